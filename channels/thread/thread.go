@@ -1,0 +1,207 @@
+package thread
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/chorus-dev/chorus/channels"
+)
+
+// Causes a conversation's context is cancelled with.
+var (
+	ErrIdle     = errors.New("conversation idle for too long")
+	ErrShutdown = errors.New("server shutting down")
+	ErrEnded    = errors.New("conversation ended")
+)
+
+// Config configures Threads.
+type Config struct {
+	// Handler runs each conversation (the engine). Required.
+	Handler channels.Handler
+	// Send delivers an app's message to the other party. Required.
+	Send func(ctx context.Context, m channels.Message) error
+	// Idle ends a conversation when no message arrived for this long.
+	// Default 30 minutes.
+	Idle time.Duration
+	// QueueDepth bounds each inbox. Default 16.
+	QueueDepth int
+	// NewID makes session ids. Required.
+	NewID func() string
+	// Observe, when set, is called for every message the app sends (after
+	// Send) and every state change, from the conversation's goroutine.
+	Observe func(c *Conv, ev Event)
+	Logger  *slog.Logger
+}
+
+// State of a conversation.
+type State int
+
+// States. Waiting means the script waits for input in Receive.
+const (
+	Running State = iota
+	Waiting
+	Ended
+)
+
+func (s State) String() string {
+	switch s {
+	case Waiting:
+		return "waiting"
+	case Ended:
+		return "ended"
+	}
+	return "running"
+}
+
+// Event is what Observe sees.
+type Event struct {
+	State State  // the state after the event
+	Out   string // a message the app sent ("" for state changes)
+	Sent  bool   // Out is set
+}
+
+type key struct{ local, remote channels.Address }
+
+// Threads owns every live text conversation of one channel.
+type Threads struct {
+	cfg  Config
+	base context.Context
+	stop context.CancelCauseFunc
+	wg   sync.WaitGroup
+
+	mu     sync.Mutex
+	live   map[key]*Conv
+	closed bool
+}
+
+// New returns Threads for cfg.
+func New(cfg Config) (*Threads, error) {
+	if cfg.Handler == nil || cfg.Send == nil || cfg.NewID == nil {
+		return nil, errors.New("thread: Handler, Send and NewID are required")
+	}
+	if cfg.Idle <= 0 {
+		cfg.Idle = 30 * time.Minute
+	}
+	if cfg.QueueDepth <= 0 {
+		cfg.QueueDepth = 16
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	base, stop := context.WithCancelCause(context.Background())
+	return &Threads{cfg: cfg, base: base, stop: stop, live: map[key]*Conv{}}, nil
+}
+
+// Deliver routes m (From: them, To: us) to its conversation. It returns the
+// conversation and the message's sequence number in it: the conversation
+// has consumed the message once Status reports consumed >= seq.
+func (t *Threads) Deliver(m channels.Message) (*Conv, uint64, error) {
+	if m.At.IsZero() {
+		m.At = time.Now()
+	}
+	k := key{m.To, m.From}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, 0, channels.ErrUnavailable
+	}
+	if c := t.live[k]; c != nil {
+		seq, err := c.push(m)
+		return c, seq, err
+	}
+	c := t.start(k, m)
+	return c, 1, nil
+}
+
+// start runs a new conversation for m; t.mu is held.
+func (t *Threads) start(k key, m channels.Message) *Conv {
+	ctx, cancel := context.WithCancelCause(t.base)
+	c := &Conv{
+		t:      t,
+		k:      k,
+		ctx:    ctx,
+		cancel: cancel,
+		first:  m,
+		info: channels.Info{
+			ID:          t.cfg.NewID(),
+			Local:       m.To,
+			Remote:      m.From,
+			RemoteName:  m.Name,
+			InitialText: m.Text,
+			Headers:     m.Headers,
+		},
+		inbox:     make(chan channels.Message, t.cfg.QueueDepth),
+		delivered: 1,
+		consumed:  1,
+		changed:   make(chan struct{}),
+		lastIn:    time.Now(),
+	}
+	t.live[k] = c
+	t.wg.Add(1)
+	go c.run()
+	return c
+}
+
+// Lookup returns the live conversation between local and remote, or nil.
+func (t *Threads) Lookup(local, remote channels.Address) *Conv {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.live[key{local, remote}]
+}
+
+// Live counts live conversations.
+func (t *Threads) Live() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.live)
+}
+
+// Shutdown ends every conversation (cause ErrShutdown) and waits for their
+// handlers until ctx is done.
+func (t *Threads) Shutdown(ctx context.Context) error {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	t.stop(ErrShutdown)
+	done := make(chan struct{})
+	go func() { t.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// finish removes c; leftover queued messages start the next conversation.
+func (t *Threads) finish(c *Conv) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.live[c.k] == c {
+		delete(t.live, c.k)
+	}
+	c.mu.Lock()
+	c.state = Ended
+	c.notifyLocked()
+	c.mu.Unlock()
+	var left []channels.Message
+	for {
+		select {
+		case m := <-c.inbox:
+			left = append(left, m)
+			continue
+		default:
+		}
+		break
+	}
+	if len(left) == 0 || t.closed {
+		return
+	}
+	next := t.start(c.k, left[0])
+	for _, m := range left[1:] {
+		_, _ = next.push(m)
+	}
+}
