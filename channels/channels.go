@@ -202,4 +202,8 @@ var (
 	ErrQueueFull   = errors.New("too many messages waiting for this conversation")
 	ErrNoRoute     = errors.New("no channel can reach that address")
 	ErrUnavailable = errors.New("channel not running")
+	// ErrIdle ends a conversation nobody wrote to for too long.
+	ErrIdle = errors.New("conversation idle for too long")
+	// ErrShutdown ends conversations when the server stops.
+	ErrShutdown = errors.New("server shutting down")
 )

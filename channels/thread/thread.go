@@ -12,8 +12,8 @@ import (
 
 // Causes a conversation's context is cancelled with.
 var (
-	ErrIdle     = errors.New("conversation idle for too long")
-	ErrShutdown = errors.New("server shutting down")
+	ErrIdle     = channels.ErrIdle
+	ErrShutdown = channels.ErrShutdown
 	ErrEnded    = errors.New("conversation ended")
 )
 

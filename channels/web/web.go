@@ -1,0 +1,418 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+
+	"github.com/chorus-dev/chorus/channels"
+	"github.com/chorus-dev/chorus/channels/thread"
+)
+
+// Config configures the web channel.
+type Config struct {
+	Handler channels.Handler
+	// Resolve reports whether an app is bound to the web address.
+	Resolve func(ctx context.Context, address string) (bool, error)
+	NewID   func() string
+	// TurnTimeout bounds a POST's wait (default 30 s).
+	TurnTimeout time.Duration
+	// PerSender is the rate of messages per sender per second (default 10;
+	// bursts of the same size).
+	PerSender float64
+	// Idle ends conversations nobody wrote to (default 30 min).
+	Idle   time.Duration
+	Logger *slog.Logger
+}
+
+// Channel is the web channel.
+type Channel struct {
+	cfg     Config
+	threads *thread.Threads
+
+	mu      sync.Mutex
+	senders map[senderKey]*sender
+}
+
+type senderKey struct{ address, from string }
+
+type sender struct {
+	mu      sync.Mutex
+	replies []string
+	subs    map[*wsSub]struct{}
+	tokens  float64
+	last    time.Time
+	seen    time.Time
+}
+
+type wsSub struct{ c chan []byte }
+
+const maxReplies = 256
+
+// New returns the web channel.
+func New(cfg Config) (*Channel, error) {
+	if cfg.Handler == nil || cfg.Resolve == nil || cfg.NewID == nil {
+		return nil, errors.New("web: Handler, Resolve and NewID are required")
+	}
+	if cfg.TurnTimeout <= 0 {
+		cfg.TurnTimeout = 30 * time.Second
+	}
+	if cfg.PerSender <= 0 {
+		cfg.PerSender = 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Channel{cfg: cfg, senders: map[senderKey]*sender{}}
+	th, err := thread.New(thread.Config{
+		Handler: cfg.Handler,
+		Send:    c.deliver,
+		Idle:    cfg.Idle,
+		NewID:   cfg.NewID,
+		Observe: c.observe,
+		Logger:  cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.threads = th
+	return c, nil
+}
+
+// Network is channels.Web.
+func (c *Channel) Network() channels.Network { return channels.Web }
+
+// Serve sweeps idle senders until ctx is done.
+func (c *Channel) Serve(ctx context.Context) error {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			c.sweep(10 * time.Minute)
+		}
+	}
+}
+
+func (c *Channel) sweep(age time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, s := range c.senders {
+		s.mu.Lock()
+		idle := len(s.subs) == 0 && time.Since(s.seen) > age
+		s.mu.Unlock()
+		if idle && c.threads.Lookup(addr(k.address), from(k.from)) == nil {
+			delete(c.senders, k)
+		}
+	}
+}
+
+// Shutdown ends every conversation and waits for them until ctx is done.
+func (c *Channel) Shutdown(ctx context.Context) error { return c.threads.Shutdown(ctx) }
+
+// Threads exposes the conversations (for the API's DELETE and tests).
+func (c *Channel) Threads() *thread.Threads { return c.threads }
+
+func addr(a string) channels.Address { return channels.Address{Network: channels.Web, ID: a} }
+func from(f string) channels.Address { return channels.Address{Network: channels.Web, ID: f} }
+
+func (c *Channel) sender(k senderKey) *sender {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.senders[k]
+	if s == nil {
+		s = &sender{subs: map[*wsSub]struct{}{}, tokens: c.cfg.PerSender, last: time.Now(), seen: time.Now()}
+		c.senders[k] = s
+	}
+	return s
+}
+
+// allow takes a token; it returns the wait until the next one otherwise.
+func (s *sender) allow(rate float64) (bool, time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	s.seen = now
+	s.tokens = math.Min(rate, s.tokens+now.Sub(s.last).Seconds()*rate)
+	s.last = now
+	if s.tokens >= 1 {
+		s.tokens--
+		return true, 0
+	}
+	return false, time.Duration((1 - s.tokens) / rate * float64(time.Second))
+}
+
+// deliver is the threads' Send: keep the reply for the sender and push it.
+func (c *Channel) deliver(_ context.Context, m channels.Message) error {
+	s := c.sender(senderKey{m.From.ID, m.To.ID})
+	frame, _ := json.Marshal(map[string]string{"type": "reply", "text": m.Text})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.replies) >= maxReplies {
+		s.replies = s.replies[1:]
+	}
+	s.replies = append(s.replies, m.Text)
+	s.push(frame)
+	return nil
+}
+
+func (s *sender) push(frame []byte) {
+	for sub := range s.subs {
+		select {
+		case sub.c <- frame:
+		default: // too slow: close it
+			delete(s.subs, sub)
+			close(sub.c)
+		}
+	}
+}
+
+func (c *Channel) observe(conv *thread.Conv, ev thread.Event) {
+	if ev.Sent {
+		return
+	}
+	info := conv.Info()
+	s := c.sender(senderKey{info.Local.ID, info.Remote.ID})
+	frame, _ := json.Marshal(map[string]string{"type": "state", "state": ev.State.String(), "session": info.ID})
+	s.mu.Lock()
+	s.push(frame)
+	s.mu.Unlock()
+}
+
+func (s *sender) take() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.replies
+	s.replies = nil
+	return r
+}
+
+// SendMessage sends m outside any conversation (message() with network
+// WEB): the reply waits for the sender m.To on our address m.From.
+func (c *Channel) SendMessage(ctx context.Context, m channels.Message) error {
+	if m.From.ID == "" {
+		return fmt.Errorf("web: the app has no web address to send from: %w", channels.ErrNoRoute)
+	}
+	return c.deliver(ctx, m)
+}
+
+type apiError struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func fail(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, apiError{Error: msg, Code: code})
+}
+
+// TurnRequest is the body of POST /v1/web/{address}/messages.
+type TurnRequest struct {
+	From string `json:"from"`
+	Text string `json:"text"`
+}
+
+// Reply is one message of the app.
+type Reply struct {
+	Text string `json:"text"`
+}
+
+// TurnResponse answers a turn.
+type TurnResponse struct {
+	Session string  `json:"session"`
+	Replies []Reply `json:"replies"`
+	State   string  `json:"state"`
+}
+
+const maxText = 16 << 10
+
+// HandleMessage serves POST /v1/web/{address}/messages; address is the
+// path value "address".
+func (c *Channel) HandleMessage(w http.ResponseWriter, r *http.Request) {
+	address, err := channels.Normalize(channels.Web, r.PathValue("address"))
+	if err != nil {
+		fail(w, http.StatusBadRequest, "bad_address", err.Error())
+		return
+	}
+	var req TurnRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxText+1024))
+	if err := dec.Decode(&req); err != nil {
+		fail(w, http.StatusBadRequest, "bad_json", "the body must be JSON {\"from\": \"...\", \"text\": \"...\"}: "+err.Error())
+		return
+	}
+	if err := checkMessage(req.From, req.Text); err != nil {
+		fail(w, http.StatusBadRequest, "bad_message", err.Error())
+		return
+	}
+	ok, err := c.cfg.Resolve(r.Context(), address)
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, "unavailable", "cannot look up the address: "+err.Error())
+		return
+	}
+	if !ok {
+		fail(w, http.StatusNotFound, "not_found", "no app answers at web address "+strconv.Quote(address))
+		return
+	}
+	k := senderKey{address, req.From}
+	s := c.sender(k)
+	if allowed, wait := s.allow(c.cfg.PerSender); !allowed {
+		retry(w, wait, "this sender is sending too fast; slow down")
+		return
+	}
+	conv, seq, err := c.threads.Deliver(channels.Message{From: from(req.From), To: addr(address), Text: req.Text})
+	switch {
+	case errors.Is(err, channels.ErrQueueFull):
+		retry(w, time.Second, "too many messages are waiting for this conversation; wait for the app to answer")
+		return
+	case errors.Is(err, channels.ErrUnavailable):
+		fail(w, http.StatusServiceUnavailable, "unavailable", "the web channel is shutting down")
+		return
+	case err != nil:
+		fail(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.TurnTimeout)
+	st := conv.WaitTurn(ctx, seq)
+	cancel()
+	resp := TurnResponse{Session: conv.Info().ID, Replies: []Reply{}, State: st.String()}
+	for _, t := range s.take() {
+		resp.Replies = append(resp.Replies, Reply{Text: t})
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func retry(w http.ResponseWriter, wait time.Duration, msg string) {
+	secs := int(math.Ceil(wait.Seconds()))
+	if secs < 1 {
+		secs = 1
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	fail(w, http.StatusTooManyRequests, "rate_limited", msg)
+}
+
+func checkMessage(from, text string) error {
+	switch {
+	case from == "":
+		return errors.New("\"from\" is required: who is writing (any name)")
+	case len(from) > 256:
+		return errors.New("\"from\" is longer than 256 bytes")
+	case len(text) > maxText:
+		return errors.New("\"text\" is longer than 16 KiB")
+	case !utf8.ValidString(text) || !utf8.ValidString(from):
+		return errors.New("text must be UTF-8")
+	}
+	return nil
+}
+
+// HandleWS serves GET /v1/web/{address}/ws?from=.
+func (c *Channel) HandleWS(w http.ResponseWriter, r *http.Request) {
+	address, err := channels.Normalize(channels.Web, r.PathValue("address"))
+	if err != nil {
+		fail(w, http.StatusBadRequest, "bad_address", err.Error())
+		return
+	}
+	fromID := r.URL.Query().Get("from")
+	if err := checkMessage(fromID, ""); err != nil {
+		fail(w, http.StatusBadRequest, "bad_message", err.Error())
+		return
+	}
+	ok, err := c.cfg.Resolve(r.Context(), address)
+	if err != nil || !ok {
+		fail(w, http.StatusNotFound, "not_found", "no app answers at web address "+strconv.Quote(address))
+		return
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		return
+	}
+	defer ws.CloseNow()
+	ws.SetReadLimit(maxText + 1024)
+	k := senderKey{address, fromID}
+	s := c.sender(k)
+	sub := &wsSub{c: make(chan []byte, 64)}
+	s.mu.Lock()
+	s.subs[sub] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if _, ok := s.subs[sub]; ok {
+			delete(s.subs, sub)
+			close(sub.c)
+		}
+		s.mu.Unlock()
+	}()
+	ctx, cancel := context.WithCancel(r.Context())
+	readerDone := make(chan struct{})
+	defer func() {
+		cancel()
+		ws.CloseNow()
+		<-readerDone
+	}()
+	go func() { // reader: owned by this handler, which waits for it
+		defer close(readerDone)
+		defer cancel()
+		for {
+			var in struct {
+				Text string `json:"text"`
+			}
+			typ, data, err := ws.Read(ctx)
+			if err != nil {
+				return
+			}
+			if typ != websocket.MessageText || json.Unmarshal(data, &in) != nil || checkMessage(fromID, in.Text) != nil {
+				_ = ws.Close(websocket.StatusUnsupportedData, "send {\"text\": \"...\"} frames")
+				return
+			}
+			if ok, _ := s.allow(c.cfg.PerSender); !ok {
+				c.wsError(ctx, ws, "rate_limited", "slow down")
+				continue
+			}
+			s.take() // the socket gets every reply as it is sent
+			if _, _, err := c.threads.Deliver(channels.Message{From: from(fromID), To: addr(address), Text: in.Text}); err != nil {
+				c.wsError(ctx, ws, "rejected", err.Error())
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			_ = ws.Close(websocket.StatusNormalClosure, "")
+			return
+		case frame, ok := <-sub.c:
+			if !ok {
+				_ = ws.Close(websocket.StatusPolicyViolation, "too slow")
+				return
+			}
+			wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+			err := ws.Write(wctx, websocket.MessageText, frame)
+			wcancel()
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (c *Channel) wsError(ctx context.Context, ws *websocket.Conn, code, msg string) {
+	frame, _ := json.Marshal(map[string]string{"type": "error", "code": code, "error": msg})
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_ = ws.Write(wctx, websocket.MessageText, frame)
+}

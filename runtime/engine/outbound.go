@@ -1,0 +1,94 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/chorus-dev/chorus/channels"
+	"github.com/chorus-dev/chorus/runtime/verbs"
+)
+
+// RateLimitError says an app sent too much.
+type RateLimitError struct{ Limit int }
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("the app sent more than %d outbound messages/calls this minute; try again later", e.Limit)
+}
+
+// appOutbound applies per-app limits to the configured Outbound.
+type appOutbound struct {
+	e  *Engine
+	rt route
+}
+
+func (e *Engine) outbound(rt route) verbs.Outbound {
+	if e.cfg.Outbound == nil {
+		return nil
+	}
+	return appOutbound{e, rt}
+}
+
+func (o appOutbound) allow() error {
+	if o.e.cfg.AppMessagesPerMinute <= 0 {
+		return nil
+	}
+	return o.e.rates.take(o.rt.AppID, o.e.cfg.AppMessagesPerMinute)
+}
+
+func (o appOutbound) Message(ctx context.Context, m channels.Message) error {
+	if err := o.allow(); err != nil {
+		return err
+	}
+	if m.From.ID == "" {
+		m.From.ID = o.e.appAddress(ctx, o.rt, m.From.Network)
+	}
+	return o.e.cfg.Outbound.Message(ctx, m)
+}
+
+func (o appOutbound) Dial(ctx context.Context, n channels.Network, from, to string, opts verbs.DialOptions) (channels.Conversation, error) {
+	if err := o.allow(); err != nil {
+		return nil, err
+	}
+	if from == "" {
+		from = o.e.appAddress(ctx, o.rt, n)
+	}
+	return o.e.cfg.Outbound.Dial(ctx, n, from, to, opts)
+}
+
+// appAddress is the app's first address on network n ("" if none).
+func (e *Engine) appAddress(ctx context.Context, rt route, n channels.Network) string {
+	recs, err := e.cfg.Store.ListAddresses(ctx, rt.AccountID)
+	if err != nil {
+		return ""
+	}
+	for _, r := range recs {
+		if r.AppID == rt.AppID && r.Network == string(n) {
+			return r.Address
+		}
+	}
+	return ""
+}
+
+// minuteRates counts outbound actions per app per minute.
+type minuteRates struct {
+	mu     sync.Mutex
+	window time.Time
+	counts map[int64]int
+}
+
+func (r *minuteRates) take(app int64, limit int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now().Truncate(time.Minute)
+	if !now.Equal(r.window) || r.counts == nil {
+		r.window = now
+		r.counts = map[int64]int{}
+	}
+	if r.counts[app] >= limit {
+		return &RateLimitError{Limit: limit}
+	}
+	r.counts[app]++
+	return nil
+}

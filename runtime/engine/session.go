@@ -1,0 +1,267 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/chorus-dev/chorus/channels"
+	"github.com/chorus-dev/chorus/runtime/sandbox"
+	"github.com/chorus-dev/chorus/runtime/verbs"
+	"github.com/chorus-dev/chorus/store"
+)
+
+const (
+	maxTranscript     = 2000
+	maxTranscriptText = 4096
+)
+
+// live is a session running on this node.
+type live struct {
+	mu      sync.Mutex
+	rec     store.Session
+	waiting int // > 0 while blocked in a verb that waits for the person
+	sess    *sandbox.Session
+	stopped error // cause given to stop before the sandbox session existed
+}
+
+func (l *live) snapshot() store.Session {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.rec
+	s.Transcript = append([]store.TranscriptEntry(nil), l.rec.Transcript...)
+	if s.State != "ended" {
+		s.State = "running"
+		if l.waiting > 0 {
+			s.State = "waiting"
+		}
+	}
+	return s
+}
+
+func (l *live) add(dir, kind, text string) {
+	if len(text) > maxTranscriptText {
+		text = text[:maxTranscriptText] + "…"
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.rec.Transcript) >= maxTranscript {
+		return
+	}
+	l.rec.Transcript = append(l.rec.Transcript, store.TranscriptEntry{Dir: dir, Kind: kind, Text: text, At: time.Now().UTC()})
+}
+
+func (l *live) stop(cause error) {
+	l.mu.Lock()
+	s := l.sess
+	if s == nil && l.stopped == nil {
+		l.stopped = cause
+	}
+	l.mu.Unlock()
+	if s != nil {
+		s.Stop(cause)
+	}
+}
+
+// verbHost is the sandbox session as the verbs see it: blocking in a verb
+// marks the session "waiting".
+type verbHost struct {
+	*sandbox.Session
+	l *live
+}
+
+func (h verbHost) Blocking() func() {
+	resume := h.Session.Blocking()
+	h.l.mu.Lock()
+	h.l.waiting++
+	h.l.mu.Unlock()
+	return func() {
+		h.l.mu.Lock()
+		h.l.waiting--
+		h.l.mu.Unlock()
+		resume()
+	}
+}
+
+// run runs one session to its end. conv is nil for a launched session.
+func (e *Engine) run(conv channels.Conversation, rt route, params map[string]any, id string) {
+	now := time.Now().UTC()
+	l := &live{rec: store.Session{
+		ID: id, AccountID: rt.AccountID, AppID: rt.AppID, AppName: rt.AppName, Version: rt.Version,
+		State: "running", StartedAt: now, Params: params,
+	}}
+	if conv != nil {
+		info := conv.Info()
+		l.rec.Network = string(info.Local.Network)
+		l.rec.Caller = info.Remote.ID
+		l.rec.Called = info.Local.ID
+		if info.InitialText != "" {
+			l.add("in", "text", info.InitialText)
+		}
+	}
+	e.liveMu.Lock()
+	e.live[id] = l
+	e.liveMu.Unlock()
+	e.cfg.Store.SaveSession(l.snapshot())
+
+	reason, detail := e.execute(conv, rt, params, l)
+
+	e.liveMu.Lock()
+	delete(e.live, id)
+	e.liveMu.Unlock()
+	l.mu.Lock()
+	l.rec.State = "ended"
+	l.rec.EndedAt = time.Now().UTC()
+	l.rec.EndReason = reason
+	l.mu.Unlock()
+	e.cfg.Store.SaveSession(l.snapshot())
+	e.log.Debug("session ended", "app", rt.AppName, "session", id, "reason", reason, "detail", detail)
+}
+
+func (e *Engine) appLog(l *live, level, text string) {
+	e.cfg.Logs.Write(store.LogLine{AccountID: l.rec.AccountID, App: l.rec.AppName, Session: l.rec.ID, Level: level, Text: text})
+}
+
+// execute runs the script and returns the end reason.
+func (e *Engine) execute(conv channels.Conversation, rt route, params map[string]any, l *live) (reason, detail string) {
+	code, err := e.cache.get(e.base, rt.AppID, rt.Version)
+	if err != nil {
+		e.appLog(l, "error", "cannot start: "+err.Error())
+		e.apologize(conv, l)
+		return "error", err.Error()
+	}
+	cfgValues, err := e.appConfig(e.base, rt.AppID)
+	if err != nil {
+		e.appLog(l, "error", "cannot load the app's config: "+err.Error())
+		e.apologize(conv, l)
+		return "error", err.Error()
+	}
+	s, err := e.cfg.Sandbox.Start(e.base)
+	if err != nil {
+		e.appLog(l, "error", "cannot start: "+err.Error())
+		e.apologize(conv, l)
+		return "error", err.Error()
+	}
+	defer s.Close()
+	l.mu.Lock()
+	l.sess = s
+	early := l.stopped
+	l.mu.Unlock()
+	if early != nil {
+		s.Stop(early)
+	}
+	if conv != nil {
+		stopWatch := e.watchConversation(conv, s)
+		defer stopWatch()
+	}
+
+	rtm := &verbs.Runtime{
+		Host:         verbHost{s, l},
+		Conv:         conv,
+		Log:          func(level, text string) { e.appLog(l, level, text) },
+		Transcript:   l.add,
+		Outbound:     e.outbound(rt),
+		Params:       params,
+		TextTimeout:  e.cfg.TextAskTimeout,
+		VoiceTimeout: e.cfg.VoiceAskTimeout,
+	}
+	env := s.Globals()
+	rtm.Open(s.L(), env)
+	e.openLibs(s, env, code, cfgValues, rt)
+
+	runErr := s.Run(code.protos["main.lua"])
+	if conv == nil {
+		conv = rtm.Conv // a launched session may have called someone
+	}
+	return e.endReason(conv, l, s, runErr)
+}
+
+// watchConversation stops the session when the conversation ends from
+// outside: at once for the API, shutdown and idle expiry; after
+// HangupGrace when the other party left (onHangup handlers may run).
+func (e *Engine) watchConversation(conv channels.Conversation, s *sandbox.Session) func() {
+	var timer *time.Timer
+	var mu sync.Mutex
+	stop := context.AfterFunc(conv.Context(), func() {
+		cause := context.Cause(conv.Context())
+		if errors.Is(cause, channels.ErrHangup) {
+			mu.Lock()
+			timer = time.AfterFunc(e.cfg.HangupGrace, func() { s.Stop(cause) })
+			mu.Unlock()
+			return
+		}
+		s.Stop(cause)
+	})
+	return func() {
+		stop()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+	}
+}
+
+func (e *Engine) endReason(conv channels.Conversation, l *live, s *sandbox.Session, runErr error) (string, string) {
+	var lim *sandbox.LimitError
+	switch {
+	case runErr == nil, errors.Is(runErr, verbs.ErrHangupVerb):
+		if conv != nil && errors.Is(context.Cause(conv.Context()), channels.ErrHangup) {
+			return "hangup", ""
+		}
+		e.hangupCall(conv)
+		return "completed", ""
+	case errors.Is(runErr, verbs.ErrRejectVerb):
+		return "rejected", ""
+	case errors.As(runErr, &lim):
+		e.appLog(l, "error", lim.Error())
+		e.apologize(conv, l)
+		return "limit", lim.Error()
+	case errors.Is(runErr, ErrEndedByAPI):
+		e.hangupCall(conv)
+		return "ended_by_api", ""
+	case errors.Is(runErr, ErrShutdown), errors.Is(runErr, channels.ErrShutdown):
+		return "server_restart", ""
+	case errors.Is(runErr, channels.ErrHangup):
+		return "hangup", ""
+	case errors.Is(runErr, channels.ErrIdle):
+		return "timeout", ""
+	}
+	msg := runErr.Error()
+	e.appLog(l, "error", "script error: "+msg)
+	e.apologize(conv, l)
+	return "error", msg
+}
+
+// apologize sends one short apology if the person is still there.
+func (e *Engine) apologize(conv channels.Conversation, l *live) {
+	if conv == nil || conv.Context().Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if c, ok := conv.(channels.Call); ok {
+		if c.Answered() {
+			_ = c.Play(ctx, Apology, channels.PlayOptions{})
+			_ = c.Hangup(ctx)
+		} else {
+			_ = c.Reject(ctx, 500)
+		}
+		l.add("out", "speech", Apology)
+		return
+	}
+	if err := conv.Send(ctx, Apology); err == nil {
+		l.add("out", "text", Apology)
+	}
+}
+
+func (e *Engine) hangupCall(conv channels.Conversation) {
+	c, ok := conv.(channels.Call)
+	if !ok || c.Context().Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.Hangup(ctx)
+}
