@@ -1,0 +1,77 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/chorus-dev/chorus/store"
+)
+
+// KVGet returns the value of key in the app's store; an expired value is
+// absent.
+func (s *Store) KVGet(ctx context.Context, appID int64, key string) (string, bool, error) {
+	var v string
+	err := s.rdb.QueryRowContext(ctx,
+		`SELECT value FROM kv WHERE app_id = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)`,
+		appID, key, time.Now().UnixNano()).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("store: kv get %q of app %d: %w", key, appID, err)
+	}
+	return v, true, nil
+}
+
+// KVSet sets key to value in the app's store; with ttl > 0 the value expires
+// after ttl, with ttl 0 it stays until deleted. An unknown app is
+// ErrNotFound.
+func (s *Store) KVSet(ctx context.Context, appID int64, key, value string, ttl time.Duration) error {
+	if ttl < 0 {
+		return fmt.Errorf("store: kv set %q of app %d: negative ttl %v", key, appID, ttl)
+	}
+	var expires any
+	if ttl > 0 {
+		expires = time.Now().Add(ttl).UnixNano()
+	}
+	_, err := s.wdb.ExecContext(ctx,
+		`INSERT INTO kv(app_id, key, value, expires_at) VALUES (?, ?, ?, ?)
+		 ON CONFLICT(app_id, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+		appID, key, value, expires)
+	if isForeignKey(err) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("store: kv set %q of app %d: %w", key, appID, err)
+	}
+	return nil
+}
+
+// KVDelete removes key from the app's store; a missing key is not an error.
+func (s *Store) KVDelete(ctx context.Context, appID int64, key string) error {
+	if _, err := s.wdb.ExecContext(ctx, `DELETE FROM kv WHERE app_id = ? AND key = ?`, appID, key); err != nil {
+		return fmt.Errorf("store: kv delete %q of app %d: %w", key, appID, err)
+	}
+	return nil
+}
+
+// cleanupKV deletes expired kv rows, a bounded number per transaction so
+// that the writer is never held for long.
+func (s *Store) cleanupKV(ctx context.Context) (int64, error) {
+	var total int64
+	for {
+		res, err := s.wdb.ExecContext(ctx,
+			`DELETE FROM kv WHERE (app_id, key) IN (SELECT app_id, key FROM kv WHERE expires_at <= ? LIMIT 1000)`, time.Now().UnixNano())
+		if err != nil {
+			return total, fmt.Errorf("store: delete expired kv: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		if n < 1000 {
+			return total, nil
+		}
+	}
+}
