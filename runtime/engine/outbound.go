@@ -92,3 +92,41 @@ func (r *minuteRates) take(app int64, limit int) error {
 	r.counts[app]++
 	return nil
 }
+
+// Router is the Outbound of a server: it sends through the channel of the
+// message's network and dials through the channels that can.
+type Router struct {
+	Senders map[channels.Network]channels.Sender
+	Dialers map[channels.Network]Dialer
+}
+
+// Dialer starts outbound conversations (a network's Dial).
+type Dialer interface {
+	Dial(ctx context.Context, from, to string, opts verbs.DialOptions) (channels.Conversation, error)
+}
+
+// Message sends m through its network's channel.
+func (r Router) Message(ctx context.Context, m channels.Message) error {
+	s := r.Senders[m.To.Network]
+	if s == nil {
+		return fmt.Errorf("no %s channel runs on this server: %w", m.To.Network, channels.ErrNoRoute)
+	}
+	to, err := channels.Normalize(m.To.Network, m.To.ID)
+	if err != nil {
+		return err
+	}
+	m.To.ID = to
+	if m.At.IsZero() {
+		m.At = time.Now()
+	}
+	return s.SendMessage(ctx, m)
+}
+
+// Dial starts a conversation through the network's channel.
+func (r Router) Dial(ctx context.Context, n channels.Network, from, to string, opts verbs.DialOptions) (channels.Conversation, error) {
+	d := r.Dialers[n]
+	if d == nil {
+		return nil, fmt.Errorf("cannot call on %s from this server: %w", n, channels.ErrNoRoute)
+	}
+	return d.Dial(ctx, from, to, opts)
+}

@@ -1,0 +1,43 @@
+# Chorus: `make run` starts a server with the sample apps; `make test` runs
+# every test (installing what the tests need first); `make bench` prints the
+# benchmark figures.
+
+GO       ?= go
+BIN      := bin/chorus
+DATA     ?= ./chorus-data
+HTTP     ?= 127.0.0.1:8080
+
+# Packages whose tests are fast and safe under the race detector.
+RACE_PKGS := ./channels/... ./runtime/verbs/... ./runtime/luamod/... ./runtime/applog/... ./store/... ./apps/...
+# Integration packages: real servers, hostile scripts, subprocesses (no -race).
+INTEG_PKGS := ./runtime/sandbox/... ./runtime/engine/... ./api/... ./cmd/...
+
+.PHONY: all build run test test-deps unit integration bench vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/chorus
+
+run: build
+	$(BIN) serve --data $(DATA) --http $(HTTP)
+
+test-deps:
+	@scripts/test-deps.sh
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
+
+integration: build
+	CHORUS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m $(INTEG_PKGS)
+
+test: test-deps vet unit integration
+
+bench: build
+	CHORUS_BIN=$(CURDIR)/$(BIN) $(GO) run ./bench
+
+clean:
+	rm -rf bin
