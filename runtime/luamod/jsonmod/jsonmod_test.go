@@ -106,7 +106,7 @@ func TestEncodeFailures(t *testing.T) {
 		{expr: `string.rep("x", 100)`, lim: Limits{MaxSize: 64}, want: "json: output larger than 64 bytes", is: ErrTooLarge},
 		{expr: `{string.rep("x", 30), string.rep("y", 30), 1}`, lim: Limits{MaxSize: 64}, want: "output larger than 64 bytes", is: ErrTooLarge},
 		// Each level doubles the output: 2^100 copies of {} stop at the cap.
-		{setup: `t = {}; for i = 1, 100 do t = {t, t} end`, expr: `t`, want: "json: output larger than 8 MiB", is: ErrTooLarge},
+		{setup: `t = {}; for i = 1, 100 do t = {t, t} end`, expr: `t`, lim: Limits{MaxSize: 1 << 20}, want: "json: output larger than 1 MiB", is: ErrTooLarge},
 	} {
 		h := &luamodtest.Host{}
 		L := newState(t, h, tc.lim)
