@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Normalize returns id in the form addresses of network n are stored and
@@ -16,14 +17,25 @@ import (
 //     E.164 number when the user part is one and no domain is given;
 //   - web, p2p: trimmed, as written.
 func Normalize(n Network, id string) (string, error) {
+	out, err := normalize(n, id)
+	if err == nil && len(out) > 256 {
+		return "", fmt.Errorf("%s address is longer than 256 bytes", n)
+	}
+	return out, err
+}
+
+func normalize(n Network, id string) (string, error) {
 	id = strings.TrimSpace(id)
 	if id == "" {
 		return "", fmt.Errorf("empty %s address", n)
 	}
+	if !utf8.ValidString(id) {
+		return "", fmt.Errorf("%s address is not valid UTF-8", n)
+	}
 	if strings.ContainsFunc(id, func(r rune) bool { return unicode.IsControl(r) }) {
 		return "", fmt.Errorf("%s address %q has control characters", n, id)
 	}
-	if len(id) > 256 {
+	if len(id) > 1024 {
 		return "", fmt.Errorf("%s address is longer than 256 bytes", n)
 	}
 	switch n {
@@ -98,6 +110,8 @@ func normalizeJID(s string) (string, error) {
 	local, domain, ok := strings.Cut(s, "@")
 	if !ok {
 		domain, local = local, ""
+	} else if local == "" {
+		return "", fmt.Errorf("jid %q: empty user part before @", s)
 	}
 	if domain == "" || strings.ContainsAny(domain, "@ ") || strings.ContainsAny(local, " \"&'/:<>") {
 		return "", fmt.Errorf("jid %q: want user@domain", s)
@@ -129,6 +143,9 @@ func normalizeSIP(s string) (string, error) {
 	}
 	if i := strings.IndexByte(user, ':'); i >= 0 { // user:password
 		user = user[:i]
+	}
+	if user == "" {
+		return "", fmt.Errorf("sip address %q: empty user part", s)
 	}
 	return "sip:" + user + "@" + strings.ToLower(host), nil
 }
