@@ -101,7 +101,7 @@ func (s *Store) Address(ctx context.Context, network, address string) (store.Add
 		return store.AddressRecord{}, fmt.Errorf("store: %s address %q: %w", n, a, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.AddressRecord{}, fmt.Errorf("store: %s address %q: %w", n, a, err)
+		return store.AddressRecord{}, fmt.Errorf("store: %w", err)
 	}
 	return rec, nil
 }

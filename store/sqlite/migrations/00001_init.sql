@@ -8,8 +8,9 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 
+-- AUTOINCREMENT: ids are never reused (sessions and logs keep them).
 CREATE TABLE accounts (
-    id         INTEGER PRIMARY KEY,
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
     name       TEXT NOT NULL UNIQUE,
     role       TEXT NOT NULL,
     created_at INTEGER NOT NULL
@@ -24,7 +25,7 @@ CREATE TABLE api_keys (
 CREATE INDEX api_keys_account ON api_keys(account_id);
 
 CREATE TABLE apps (
-    id           INTEGER PRIMARY KEY,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id   INTEGER NOT NULL REFERENCES accounts(id),
     name         TEXT NOT NULL,
     live_version INTEGER NOT NULL DEFAULT 0,
@@ -110,8 +111,9 @@ CREATE INDEX sessions_account ON sessions(account_id, started_at);
 CREATE INDEX sessions_started ON sessions(started_at);
 CREATE INDEX sessions_live ON sessions(state) WHERE state <> 'ended';
 
+-- AUTOINCREMENT: followers page with AfterID, so ids only grow.
 CREATE TABLE logs (
-    id         INTEGER PRIMARY KEY,
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
     at         INTEGER NOT NULL,
     account_id INTEGER NOT NULL,
     app        TEXT NOT NULL,
