@@ -123,6 +123,20 @@ local function periodText(p)
   return name .. ": " .. short .. temp .. "."
 end
 
+-- cut shortens s to at most n bytes without splitting a UTF-8 character.
+local function cut(s, n)
+  if #s <= n then
+    return s
+  end
+  local i = n
+  local b = string.byte(s, i + 1)
+  while i > 0 and b >= 128 and b < 192 do -- b continues a character
+    i = i - 1
+    b = string.byte(s, i + 1)
+  end
+  return string.sub(s, 1, i)
+end
+
 -- forecastReply words the first two periods after the place name, dropping
 -- the second (then cutting the first) when the reply would be too long.
 local function forecastReply(loc, periods)
@@ -140,7 +154,7 @@ local function forecastReply(loc, periods)
   if #one <= MAX_REPLY then
     return one
   end
-  return string.sub(one, 1, MAX_REPLY - 3) .. "..."
+  return cut(one, MAX_REPLY - 3) .. "..."
 end
 
 -- weatherReply is the whole answer for a known ZIP: the forecast, or an
