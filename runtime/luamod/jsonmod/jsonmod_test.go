@@ -23,21 +23,7 @@ func newState(t testing.TB, h *luamodtest.Host, lim Limits) *lua.LState {
 	return L
 }
 
-// run runs a chunk and returns what it returns.
-func run(t testing.TB, L *lua.LState, src string) []lua.LValue {
-	t.Helper()
-	top := L.GetTop()
-	if err := L.DoString(src); err != nil {
-		t.Fatalf("script failed: %v\n%s", err, src)
-	}
-	n := L.GetTop() - top
-	out := make([]lua.LValue, n)
-	for i := range out {
-		out[i] = L.Get(top + 1 + i)
-	}
-	L.SetTop(top)
-	return out
-}
+var run = luamodtest.Run
 
 func TestEncode(t *testing.T) {
 	for _, tc := range []struct{ expr, want string }{

@@ -1,5 +1,6 @@
-// Package luamodtest provides a recording fake of luamod.Host for tests of
-// modules and of code that opens them.
+// Package luamodtest helps test script modules and the code that opens
+// them: a recording fake of luamod.Host, and Run to run a chunk and get
+// what it returns.
 package luamodtest
 
 import (
