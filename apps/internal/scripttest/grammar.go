@@ -118,6 +118,7 @@ func match(items []item, input string, voice bool) (string, bool) {
 				return strings.TrimSpace(input), true
 			}
 		case it.digits:
+			in := strings.ReplaceAll(in, " ", "") // "328 01" is 32801
 			if allDigits(in) && len(in) >= it.min && (it.max == 0 || len(in) <= it.max) {
 				return in, true
 			}

@@ -121,6 +121,7 @@ func TestMatch(t *testing.T) {
 		{digits, "32801.", false, "32801", true},
 		{digits, "32801#", true, "32801", true},
 		{digits, "3280", false, "", false},
+		{digits, "328 01", false, "32801", true},
 		{digits, "zip 32801", false, "", false},
 		{rng, "12", true, "12", true},
 		{rng, "1234", true, "", false},
