@@ -1019,7 +1019,7 @@ func (ls *LState) pushCallFrame(cf callFrame, fn LValue, meta bool) { // +inline
 		ls.reg.Insert(fn, cf.LocalBase)
 	}
 	if cf.Fn == nil {
-		ls.RaiseError("attempt to call a non-function object")
+		ls.RaiseError("attempt to call a %v value", fn.Type().String()) // CHORUS: name the type, as Lua 5.1 does
 	}
 	if ls.stack.IsFull() {
 		ls.RaiseError("stack overflow")
@@ -1402,6 +1402,7 @@ func (ls *LState) NewThread() (*LState, context.CancelFunc) {
 	thread := newLState(ls.Options)
 	thread.G = ls.G
 	thread.Env = ls.Env
+	thread.Limiter = ls.Limiter // CHORUS: coroutines share their creator's Limiter
 	var f context.CancelFunc = nil
 	if ls.ctx != nil {
 		thread.mainLoop = mainLoopWithContext

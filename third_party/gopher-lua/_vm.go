@@ -605,7 +605,7 @@ func init() {
 				callable, meta = L.metaCall(lv)
 			}
 			if callable == nil {
-				L.RaiseError("attempt to call a non-function object")
+				L.RaiseError("attempt to call a %v value", lv.Type().String()) // CHORUS: name the type, as Lua 5.1 does
 			}
 			// +inline-call L.closeUpvalues lbase
 			if callable.IsG {
@@ -949,14 +949,19 @@ func stringConcat(L *LState, total, last int) LValue {
 		} else {
 			buf := make([]string, total+1)
 			buf[total] = LVAsString(rhs)
+			size := len(buf[total]) // CHORUS: length of the result, told to the Limiter before it is built
 			for total > 0 {
 				lhs = L.reg.Get(i)
 				if !LVCanConvToString(lhs) {
 					break
 				}
 				buf[total-1] = LVAsString(lhs)
+				size += len(buf[total-1]) // CHORUS
 				i--
 				total--
+			}
+			if L.Limiter != nil { // CHORUS: may raise to refuse the string
+				L.Limiter.StringAlloc(L, size)
 			}
 			rhs = LString(strings.Join(buf, ""))
 		}

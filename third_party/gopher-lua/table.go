@@ -72,6 +72,7 @@ func (tb *LTable) Append(value LValue) {
 	}
 	if len(tb.array) == 0 || tb.array[len(tb.array)-1] != LNil {
 		tb.array = append(tb.array, value)
+		tb.absorb(len(tb.array)) // CHORUS
 	} else {
 		i := len(tb.array) - 2
 		for ; i >= 0; i-- {
@@ -100,6 +101,7 @@ func (tb *LTable) Insert(i int, value LValue) {
 	tb.array = append(tb.array, LNil)
 	copy(tb.array[i+1:], tb.array[i:])
 	tb.array[i] = value
+	tb.absorb(len(tb.array)) // CHORUS
 }
 
 // MaxN returns a maximum number key that nil value does not exist before it.
@@ -155,12 +157,20 @@ func (tb *LTable) RawSet(key LValue, value LValue) {
 			alen := len(tb.array)
 			switch {
 			case index == alen:
+				tb.forget(index) // CHORUS
 				tb.array = append(tb.array, value)
+				tb.absorb(alen + 1) // CHORUS
 			case index > alen:
+				if index-alen > maxArrayHole { // CHORUS: a far key goes to the hash part
+					tb.RawSetH(key, value)
+					return
+				}
+				tb.forget(index) // CHORUS
 				for i := 0; i < (index - alen); i++ {
 					tb.array = append(tb.array, LNil)
 				}
 				tb.array = append(tb.array, value)
+				tb.absorb(alen) // CHORUS
 			case index < alen:
 				tb.array[index] = value
 			}
@@ -187,12 +197,20 @@ func (tb *LTable) RawSetInt(key int, value LValue) {
 	alen := len(tb.array)
 	switch {
 	case index == alen:
+		tb.forget(index) // CHORUS
 		tb.array = append(tb.array, value)
+		tb.absorb(alen + 1) // CHORUS
 	case index > alen:
+		if index-alen > maxArrayHole { // CHORUS: a far key goes to the hash part
+			tb.RawSetH(LNumber(key), value)
+			return
+		}
+		tb.forget(index) // CHORUS
 		for i := 0; i < (index - alen); i++ {
 			tb.array = append(tb.array, LNil)
 		}
 		tb.array = append(tb.array, value)
+		tb.absorb(alen) // CHORUS
 	case index < alen:
 		tb.array[index] = value
 	}
@@ -257,7 +275,7 @@ func (tb *LTable) RawGet(key LValue) LValue {
 			}
 			index := int(v) - 1
 			if index >= len(tb.array) {
-				return LNil
+				return tb.farInt(index + 1) // CHORUS
 			}
 			return tb.array[index]
 		}
@@ -282,11 +300,11 @@ func (tb *LTable) RawGet(key LValue) LValue {
 // RawGetInt returns an LValue at position `key` without __index metamethod.
 func (tb *LTable) RawGetInt(key int) LValue {
 	if tb.array == nil {
-		return LNil
+		return tb.farInt(key) // CHORUS
 	}
 	index := int(key) - 1
 	if index >= len(tb.array) || index < 0 {
-		return LNil
+		return tb.farInt(key) // CHORUS
 	}
 	return tb.array[index]
 }
@@ -356,7 +374,8 @@ func (tb *LTable) Next(key LValue) (LValue, LValue) {
 	}
 
 	if init || key != LNumber(0) {
-		if kv, ok := key.(LNumber); ok && isInteger(kv) && int(kv) >= 0 && kv < LNumber(MaxArrayIndex) {
+		// CHORUS: integer keys beyond the array live in the hash part; only a key of the array part continues in it.
+		if kv, ok := key.(LNumber); ok && isInteger(kv) && int(kv) >= 0 && kv < LNumber(MaxArrayIndex) && (init || int(kv) <= len(tb.array)) {
 			index := int(kv)
 			if tb.array != nil {
 				for ; index < len(tb.array); index++ {
@@ -384,4 +403,59 @@ func (tb *LTable) Next(key LValue) (LValue, LValue) {
 		}
 	}
 	return LNil, LNil
+}
+
+// CHORUS: stock gopher-lua fills every hole up to an integer key with nils in
+// the array part, so `t[5e7] = 1` allocated ~1 GiB in one instruction. A key
+// more than maxArrayHole slots past the end of the array now goes to the
+// hash part instead, and these helpers keep the invariant that an integer
+// key k in 1..len(array) lives in the array and any other integer key in the
+// hash part: a key set beyond the array is dropped from the hash part
+// (forget), and when the array grows, the keys it now covers, and the keys
+// that directly follow it, move from the hash part into it (absorb).
+const maxArrayHole = 1024
+
+// forget removes the integer key index+1 from the hash part.
+func (tb *LTable) forget(index int) {
+	if len(tb.dict) != 0 {
+		delete(tb.dict, LNumber(index+1))
+	}
+}
+
+// absorb moves into the array the hash-part values of the keys from+1 ..
+// len(array) (slots filled with nil by a grow) and of the keys directly
+// following the array.
+func (tb *LTable) absorb(from int) {
+	if len(tb.dict) == 0 {
+		return
+	}
+	for i := from; i < len(tb.array); i++ {
+		k := LNumber(i + 1)
+		if v, ok := tb.dict[k]; ok {
+			if tb.array[i] == LNil {
+				tb.array[i] = v
+			}
+			delete(tb.dict, k)
+		}
+	}
+	for len(tb.dict) != 0 {
+		k := LNumber(len(tb.array) + 1)
+		v, ok := tb.dict[k]
+		if !ok {
+			break
+		}
+		tb.array = append(tb.array, v)
+		delete(tb.dict, k)
+	}
+}
+
+// farInt returns the value of an integer key outside the array part.
+func (tb *LTable) farInt(key int) LValue {
+	if len(tb.dict) == 0 {
+		return LNil
+	}
+	if v, ok := tb.dict[LNumber(key)]; ok {
+		return v
+	}
+	return LNil
 }

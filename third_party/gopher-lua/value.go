@@ -183,6 +183,9 @@ type LState struct {
 	Panic   func(*LState)
 	Dead    bool
 	Options Options
+	// CHORUS: Limiter, when set, is consulted by the VM before it builds a
+	// string by concatenation. NewThread copies it to coroutines.
+	Limiter Limiter
 
 	stop         int32
 	reg          *registry

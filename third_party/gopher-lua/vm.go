@@ -1198,7 +1198,7 @@ func init() {
 					ls.reg.Insert(fn, cf.LocalBase)
 				}
 				if cf.Fn == nil {
-					ls.RaiseError("attempt to call a non-function object")
+					ls.RaiseError("attempt to call a %v value", fn.Type().String()) // CHORUS: name the type, as Lua 5.1 does
 				}
 				if ls.stack.IsFull() {
 					ls.RaiseError("stack overflow")
@@ -1331,7 +1331,7 @@ func init() {
 				callable, meta = L.metaCall(lv)
 			}
 			if callable == nil {
-				L.RaiseError("attempt to call a non-function object")
+				L.RaiseError("attempt to call a %v value", lv.Type().String()) // CHORUS: name the type, as Lua 5.1 does
 			}
 			// this section is inlined by go-inline
 			// source function is 'func (ls *LState) closeUpvalues(idx int) ' in '_state.go'
@@ -2365,14 +2365,19 @@ func stringConcat(L *LState, total, last int) LValue {
 		} else {
 			buf := make([]string, total+1)
 			buf[total] = LVAsString(rhs)
+			size := len(buf[total]) // CHORUS: length of the result, told to the Limiter before it is built
 			for total > 0 {
 				lhs = L.reg.Get(i)
 				if !LVCanConvToString(lhs) {
 					break
 				}
 				buf[total-1] = LVAsString(lhs)
+				size += len(buf[total-1]) // CHORUS
 				i--
 				total--
+			}
+			if L.Limiter != nil { // CHORUS: may raise to refuse the string
+				L.Limiter.StringAlloc(L, size)
 			}
 			rhs = LString(strings.Join(buf, ""))
 		}

@@ -1,0 +1,45 @@
+package lua
+
+// CHORUS: this file holds the hooks Chorus's sandbox
+// (github.com/chorus-dev/chorus/runtime/sandbox) needs from the VM. See
+// CHORUS.md.
+
+// Limiter is told about allocations the VM makes on behalf of a script
+// that a Go library function cannot see. It is set on LState.Limiter by the
+// embedding sandbox and copied to coroutines by NewThread.
+type Limiter interface {
+	// StringAlloc is called with the length in bytes of a string the VM is
+	// about to build by concatenation (OP_CONCAT, LState.Concat, and the
+	// stock table.concat), before it is built. It may raise (L.RaiseError)
+	// to refuse it.
+	StringAlloc(L *LState, n int)
+}
+
+// VisitRoots calls fn with every value the state holds directly: its live
+// registers (below the top), the function of every active call frame and its
+// environment. It does not follow them (tables, closures and coroutines are
+// for the caller to walk) and changes nothing. The state must not be running
+// on another goroutine while it is visited.
+func (ls *LState) VisitRoots(fn func(LValue)) {
+	if ls.reg != nil {
+		top := ls.reg.top
+		if top > len(ls.reg.array) {
+			top = len(ls.reg.array)
+		}
+		for _, v := range ls.reg.array[:top] {
+			if v != nil {
+				fn(v)
+			}
+		}
+	}
+	if ls.stack != nil {
+		for i := 0; i < ls.stack.Sp(); i++ {
+			if f := ls.stack.At(i); f != nil && f.Fn != nil {
+				fn(f.Fn)
+			}
+		}
+	}
+	if ls.Env != nil {
+		fn(ls.Env)
+	}
+}
