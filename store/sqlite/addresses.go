@@ -78,7 +78,7 @@ func (s *Store) scanAddress(row scanner) (store.AddressRecord, error) {
 	if sealed != nil {
 		creds, err := s.seal.Open(sealed, credentialsAD(a.Network, a.Address))
 		if err != nil {
-			return a, fmt.Errorf("credentials of %s address %q: %w (%s)", a.Network, a.Address, err, credentialsAdvice)
+			return a, fmt.Errorf("credentials of %s address %q: %w: %s", a.Network, a.Address, err, credentialsAdvice)
 		}
 		a.Credentials = creds
 	}
@@ -86,7 +86,7 @@ func (s *Store) scanAddress(row scanner) (store.AddressRecord, error) {
 }
 
 // credentialsAdvice says what to do when credentials do not decrypt.
-const credentialsAdvice = "the credentials key (secret.key in the data directory) is not the one they were encrypted with: " +
+const credentialsAdvice = "the key in use (secret.key in the data directory) is not the one they were encrypted with; " +
 	"restore the original secret.key, or delete the address and add it again with its credentials"
 
 // Address returns the binding of an address (normalised before lookup),

@@ -364,7 +364,7 @@ func (s *Store) Config(ctx context.Context, appID int64) (map[string]string, err
 		}
 		v, err := s.seal.Open(sealed, configAD(appID, k))
 		if err != nil {
-			return fail(fmt.Errorf("value of %q: %w (%s)", k, err, keyAdvice))
+			return fail(fmt.Errorf("value of %q: %w: %s", k, err, keyAdvice))
 		}
 		out[k] = string(v)
 	}
@@ -375,5 +375,5 @@ func (s *Store) Config(ctx context.Context, appID int64) (map[string]string, err
 }
 
 // keyAdvice says what to do when a secret does not decrypt.
-const keyAdvice = "the credentials key (secret.key in the data directory) is not the one this value was encrypted with: " +
+const keyAdvice = "the key in use (secret.key in the data directory) is not the one it was encrypted with; " +
 	"restore the original secret.key, or set the value again"

@@ -28,7 +28,8 @@ func benchSession(i int, at time.Time) store.Session {
 // second, each pair a new session (an insert) and one log line, until all
 // are committed (the Sync is timed).
 func BenchmarkSaveSession(b *testing.B) {
-	s := open(b, tempConfig(b))
+	cfg := tempConfig(b)
+	s := open(b, cfg)
 	at := time.Now()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -42,13 +43,15 @@ func BenchmarkSaveSession(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
+	checkAllLogs(b, cfg.Path, b.N)
 }
 
 // BenchmarkSaveSessionParallel is the same with producers on every core, the
 // shape of many conversations running at once; each session is saved three
 // times (start, waiting, ended), coalescing when the writer is behind.
 func BenchmarkSaveSessionParallel(b *testing.B) {
-	s := open(b, tempConfig(b))
+	cfg := tempConfig(b)
+	s := open(b, cfg)
 	at := time.Now()
 	var next atomic.Int64
 	b.ReportAllocs()
@@ -76,4 +79,62 @@ func BenchmarkSaveSessionParallel(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
+	checkAllLogs(b, cfg.Path, b.N)
+}
+
+// checkAllLogs fails b if log lines were dropped (the rate would lie).
+func checkAllLogs(b *testing.B, path string, want int) {
+	var n int
+	if err := rawDB(b, path).QueryRow(`SELECT count(*) FROM logs`).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	if n != want {
+		b.Fatalf("%d log lines committed, want %d", n, want)
+	}
+}
+
+// BenchmarkKVSet measures one synchronous write (a transaction with an
+// fsync) as scripts' kv.set does.
+func BenchmarkKVSet(b *testing.B) {
+	ctx := ctxOf(b)
+	s := open(b, tempConfig(b))
+	acc, _, err := s.CreateAccount(ctx, "dev", store.RoleDeveloper)
+	if err != nil {
+		b.Fatal(err)
+	}
+	app, _, _, err := s.PutVersion(ctx, acc.ID, "a", store.Version{Kind: "script", Files: map[string][]byte{"main.lua": nil}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.KVSet(ctx, app.ID, fmt.Sprint("k", i%100), "value", 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkKVGet measures a read.
+func BenchmarkKVGet(b *testing.B) {
+	ctx := ctxOf(b)
+	s := open(b, tempConfig(b))
+	acc, _, err := s.CreateAccount(ctx, "dev", store.RoleDeveloper)
+	if err != nil {
+		b.Fatal(err)
+	}
+	app, _, _, err := s.PutVersion(ctx, acc.ID, "a", store.Version{Kind: "script", Files: map[string][]byte{"main.lua": nil}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.KVSet(ctx, app.ID, "k", "value", 0); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, ok, err := s.KVGet(ctx, app.ID, "k"); err != nil || !ok {
+				b.Fatal(ok, err)
+			}
+		}
+	})
 }

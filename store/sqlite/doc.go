@@ -18,9 +18,11 @@
 // writes. The writer also deletes expired kv rows every
 // Config.CleanupInterval.
 //
-// Backpressure: sessions are bounded by coalescing and never dropped; log
-// lines beyond Config.MaxPendingLogs make AppendLog wait up to 250ms for the
-// writer, then are dropped and counted in a warning. A failed commit is
+// Backpressure: beyond Config.MaxPending queued writes, AppendLog and the
+// SaveSession of a new session wait up to 500ms for the writer to take the
+// queue (about one commit); then a log line is dropped and counted in a
+// warning, while a session is queued anyway: sessions are never dropped, and
+// a save of a session already queued replaces it without waiting. A failed commit is
 // retried with backoff, and the Syncs waiting for it return its error.
 //
 // Secrets: address credentials and app configuration values are sealed with

@@ -12,8 +12,8 @@ import (
 
 const insertLog = `INSERT INTO logs(at, account_id, app, session, level, text) VALUES (?, ?, ?, ?, ?, ?)`
 
-// AppendLog queues a log line and returns at once (see Config.MaxPendingLogs
-// for when the queue is full). A zero At is now; an empty Level is "info".
+// AppendLog queues a log line and returns at once (see Config.MaxPending for
+// when the queue is full). A zero At is now; an empty Level is "info".
 // The store assigns IDs in commit order, so they only grow.
 func (s *Store) AppendLog(l store.LogLine) {
 	if l.At.IsZero() {

@@ -371,7 +371,7 @@ func TestKVCleanup(t *testing.T) {
 func TestLogBackpressure(t *testing.T) {
 	ctx := ctxOf(t)
 	cfg := tempConfig(t)
-	cfg.MaxPendingLogs = 10
+	cfg.MaxPending = 10
 	cfg.FlushInterval = 10 * time.Millisecond
 	var logs *syncBuffer
 	cfg.Logger, logs = testLogger(t)

@@ -17,16 +17,19 @@ import (
 // the newest is written. Each queued write has a sequence number; done is the
 // highest one committed, which is what Sync waits for.
 //
-// Backpressure: log lines beyond MaxPendingLogs make AppendLog wait until
-// the writer takes the queue, at most maxLogWait; then the line is dropped
-// and counted (a warning reports drops). Sessions are bounded by coalescing
-// and never dropped. A failed commit puts its writes back (behind newer saves
+// Backpressure: when MaxPending writes are queued, AppendLog and the
+// SaveSession of a new session wait until the writer takes the queue, at
+// most maxWait. Then a log line is dropped and counted (a warning reports
+// drops); a session is queued anyway (sessions are never dropped, and saves
+// of a queued session replace it without waiting). The writer takes the
+// whole queue at once, so a wait lasts at most one commit of MaxPending
+// writes. A failed commit puts its writes back (behind newer saves
 // of the same session), fails the Syncs waiting on it, and is retried with
 // backoff.
 
 const (
-	kickAt     = 4096 // queued writes that trigger a flush before the tick
-	maxLogWait = 250 * time.Millisecond
+	kickAt     = 2048 // queued writes that trigger a flush before the tick
+	maxWait    = 500 * time.Millisecond
 	maxBackoff = 5 * time.Second
 )
 
@@ -60,15 +63,15 @@ type queue struct {
 	kick     chan struct{} // asks the writer to flush now
 	closed   bool
 	dropped  uint64 // log lines dropped since last reported
-	maxLogs  int
-	finalErr error // what the last flush at Close lost
+	max      int    // queued writes beyond which callers wait
+	finalErr error  // what the last flush at Close lost
 }
 
-func (q *queue) init(maxLogs int) {
+func (q *queue) init(max int) {
 	q.sessions = map[string]*pendingSession{}
 	q.changed = make(chan struct{})
 	q.kick = make(chan struct{}, 1)
-	q.maxLogs = maxLogs
+	q.max = max
 }
 
 // broadcast wakes everyone waiting on changed; q.mu is held.
@@ -87,8 +90,36 @@ func (q *queue) poke() {
 // pendingLocked is how many writes are queued; q.mu is held.
 func (q *queue) pendingLocked() int { return len(q.sessions) + len(q.logs) }
 
+// waitRoom waits, q.mu held, until fewer than max writes are queued, the
+// store closes, or maxWait passes (false).
+func (q *queue) waitRoom() bool {
+	var deadline *time.Timer
+	for q.pendingLocked() >= q.max && !q.closed {
+		if deadline == nil {
+			deadline = time.NewTimer(maxWait)
+			defer deadline.Stop()
+		}
+		ch := q.changed
+		q.mu.Unlock()
+		q.poke()
+		select {
+		case <-ch:
+			q.mu.Lock()
+		case <-deadline.C:
+			q.mu.Lock()
+			return false
+		}
+	}
+	return true
+}
+
+// putSession queues ps, replacing a queued save of the same session. A new
+// session waits for room like a log line but is queued even when none came.
 func (q *queue) putSession(ps *pendingSession) bool {
 	q.mu.Lock()
+	if _, replace := q.sessions[ps.s.ID]; !replace {
+		q.waitRoom()
+	}
 	if q.closed {
 		q.mu.Unlock()
 		return false
@@ -107,24 +138,10 @@ func (q *queue) putSession(ps *pendingSession) bool {
 // dropped because the queue stayed full.
 func (q *queue) putLog(l store.LogLine) bool {
 	q.mu.Lock()
-	var deadline *time.Timer
-	for len(q.logs) >= q.maxLogs && !q.closed {
-		if deadline == nil {
-			deadline = time.NewTimer(maxLogWait)
-			defer deadline.Stop()
-		}
-		ch := q.changed
+	if !q.waitRoom() {
+		q.dropped++
 		q.mu.Unlock()
-		q.poke()
-		select {
-		case <-ch:
-		case <-deadline.C:
-			q.mu.Lock()
-			q.dropped++
-			q.mu.Unlock()
-			return false
-		}
-		q.mu.Lock()
+		return false
 	}
 	if q.closed {
 		q.mu.Unlock()
@@ -341,7 +358,7 @@ func (s *Store) reportDrops() {
 	q.dropped = 0
 	q.mu.Unlock()
 	if n > 0 {
-		s.log.Warn("store: log queue full: log lines dropped", "count", n, "max_pending", q.maxLogs)
+		s.log.Warn("store: log queue full: log lines dropped", "count", n, "max_pending", q.max)
 	}
 }
 

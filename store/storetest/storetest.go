@@ -562,7 +562,11 @@ func testSessionFilter(t *testing.T, st store.Store) {
 
 func testLogs(t *testing.T, st store.Store) {
 	ctx := ctxOf(t)
-	type line struct{ acc int64; app, sess, text string; at time.Duration }
+	type line struct {
+		acc             int64
+		app, sess, text string
+		at              time.Duration
+	}
 	for _, l := range []line{
 		{1, "hello", "s1", "one", 0},
 		{1, "hello", "s1", "two", time.Second},
