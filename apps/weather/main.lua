@@ -6,10 +6,10 @@
 --   call it       -> it asks for the ZIP code on the keypad and speaks the forecast
 --
 -- Assumptions about the runtime (spec/lua-api.md):
--- * lookup("zips.csv.gz", "32801") returns the matching row's fields after
---   the key as an array: {"Orlando", "FL", "28.5399", "-81.3727"} (fields
---   2..n of "zip,place,state,lat,lon" as items 1..n-1). The runtime
---   decompresses .gz assets. The data is GeoNames' (CC BY 4.0, see NOTICE).
+-- * lookup("zips.csv.gz", "32801") returns the matching row's fields, the
+--   key first: {"32801", "Orlando", "FL", "28.5399", "-81.3727"} (rows are
+--   "zip,place,state,lat,lon"). The runtime decompresses .gz assets. The
+--   data is GeoNames' (CC BY 4.0, see NOTICE).
 -- * require("zips") loads zips.lua from this bundle.
 -- * http.get's timeout is in seconds, like every other timeout in the API.
 --

@@ -2,10 +2,10 @@
 --
 -- Relies on the runtime's lookup(name, key) (spec/lua-api.md): it returns the
 -- fields of the first row of the CSV asset whose first field equals key, as a
--- Lua table holding fields 2..n as items 1..n-1. zips.csv.gz rows are
+-- Lua array of every field, the key first. zips.csv.gz rows are
 -- "zip,place,state,lat,lon", so lookup("zips.csv.gz", "32801") gives
--- {"Orlando", "FL", "28.5399", "-81.3727"}. The runtime decompresses .gz
--- assets itself.
+-- {"32801", "Orlando", "FL", "28.5399", "-81.3727"}. The runtime decompresses
+-- .gz assets itself.
 
 local M = {}
 
@@ -70,8 +70,8 @@ function M.lookup(zip)
   if type(row) ~= "table" then
     return nil
   end
-  local place, state = row[1], row[2] or ""
-  local lat, lon = coord(row[3]), coord(row[4])
+  local place, state = row[2], row[3] or ""
+  local lat, lon = coord(row[4]), coord(row[5])
   if type(place) ~= "string" or place == "" or not lat or not lon then
     log("weather: bad row for ZIP " .. zip)
     return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -41,6 +42,8 @@ type serveConfig struct {
 	Logger   *slog.Logger
 	// Ready, when set, is called once the HTTP listener is up.
 	Ready func(addr string)
+	// Notice receives the one-time admin key notice (default os.Stderr).
+	Notice io.Writer
 }
 
 func newServe() *cobra.Command {
@@ -171,7 +174,10 @@ func startServer(sc serveConfig) (*server, error) {
 	} else if n > 0 {
 		log.Info("sessions interrupted by the last stop marked ended", "count", n)
 	}
-	admin, fresh, err := ensureAdmin(ctx, st, sc.Data, sc.AdminKey)
+	if sc.Notice == nil {
+		sc.Notice = os.Stderr
+	}
+	admin, fresh, err := ensureAdmin(ctx, st, sc.Data, sc.AdminKey, sc.Notice)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +299,7 @@ func (s *server) close() {
 
 // ensureAdmin finds or creates the admin account. fresh is true when the
 // data dir was empty (the admin account was just created).
-func ensureAdmin(ctx context.Context, st store.Store, dataDir, envKey string) (store.Account, bool, error) {
+func ensureAdmin(ctx context.Context, st store.Store, dataDir, envKey string, notice io.Writer) (store.Account, bool, error) {
 	keyFile := filepath.Join(dataDir, "admin.key")
 	if envKey != "" {
 		if a, err := st.AccountByKey(ctx, envKey); err == nil {
@@ -323,7 +329,7 @@ func ensureAdmin(ctx context.Context, st store.Store, dataDir, envKey string) (s
 	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
 		return a, false, fmt.Errorf("write %s: %w", keyFile, err)
 	}
-	fmt.Fprintf(os.Stderr, "chorus: created the admin account; its API key (also in %s):\n  %s\n", keyFile, key)
+	fmt.Fprintf(notice, "chorus: created the admin account; its API key (also in %s):\n  %s\n", keyFile, key)
 	return a, true, nil
 }
 

@@ -14,7 +14,7 @@ import (
 // openLibs adds json, http, store, config, asset, lookup and require.
 func (e *Engine) openLibs(s *sandbox.Session, env *lua.LTable, code *compiled, cfgValues map[string]string, rt route) {
 	L := s.L()
-	jsonmod.Open(L, env, s)
+	jsonmod.Open(L, env, s, jsonmod.Limits{})
 	if e.cfg.HTTP != nil {
 		e.cfg.HTTP.Open(L, env, s)
 	}

@@ -1,0 +1,368 @@
+package engine_test
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chorus-dev/chorus/channels"
+	"github.com/chorus-dev/chorus/channels/channeltest"
+	"github.com/chorus-dev/chorus/runtime/engine"
+)
+
+func TestSayAskChoice(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	a := h.script("menu", `
+		say("Hello " .. currentCall.callerID .. " on " .. currentCall.network .. "/" .. currentCall.channel)
+		local ev = ask("Sales or support?", {
+			choices = "sales(1, sales), support(2, support)",
+			attempts = 3,
+			onBadChoice = function(e) say("Not an option: " .. e.value) end,
+			onChoice = function(e) say("handler saw " .. e.value .. " via " .. e.choice.interpretation) end,
+		})
+		say("You chose " .. ev.name .. ":" .. tostring(ev.value) .. " on attempt " .. ev.attempt)
+	`)
+	c, s := h.chat(a, "hi", "billing", "Support!")
+	want := "Hello tester on WEB/TEXT|Sales or support?|Not an option: billing|Sales or support?|handler saw support via Support!|You chose choice:support on attempt 2"
+	if got := strings.Join(replies(c), "|"); got != want {
+		t.Fatalf("replies\n got %s\nwant %s", got, want)
+	}
+	if s.EndReason != "completed" || s.State != "ended" {
+		t.Fatalf("session %+v", s)
+	}
+	var kinds []string
+	for _, e := range s.Transcript {
+		kinds = append(kinds, e.Dir+":"+e.Text)
+	}
+	if len(s.Transcript) < 6 || s.Transcript[0].Text != "hi" || s.Transcript[0].Dir != "in" {
+		t.Fatalf("transcript %v", kinds)
+	}
+}
+
+func TestAskTimeoutAndHangupEvents(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	a := h.script("t", `
+		local ev = ask("Number?", {choices = "[1-3 DIGITS]", attempts = 2,
+			onTimeout = function(e) say("timeout " .. e.attempt) end,
+			onHangup = function(e) log("handler saw hangup") end})
+		log("ask returned " .. ev.name)
+		say("after")
+	`)
+	c, s := h.chat(a, "start", "!timeout", "!hangup")
+	if got := strings.Join(replies(c), "|"); got != "Number?|timeout 1|Number?" {
+		t.Fatalf("replies %q", got)
+	}
+	if s.EndReason != "hangup" {
+		t.Fatalf("end_reason %q", s.EndReason)
+	}
+	lt := logText(h.logs(s.ID))
+	if !strings.Contains(lt, "handler saw hangup") || !strings.Contains(lt, "ask returned hangup") {
+		t.Fatalf("log %q", lt)
+	}
+}
+
+func TestHangupCannotBeCaught(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	a := h.script("t", `
+		local ok = pcall(function() say("bye"); hangup() end)
+		say("still here")
+	`)
+	c, s := h.chat(a, "x")
+	if got := strings.Join(replies(c), "|"); got != "bye" {
+		t.Fatalf("replies %q", got)
+	}
+	if s.EndReason != "completed" {
+		t.Fatalf("end_reason %q", s.EndReason)
+	}
+}
+
+func TestRejectEndsSilently(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	a := h.script("t", `reject() say("never")`)
+	c, s := h.chat(a, "x")
+	if len(replies(c)) != 0 || s.EndReason != "rejected" {
+		t.Fatalf("replies %q end %q", replies(c), s.EndReason)
+	}
+}
+
+func TestVoiceVerbsOnACall(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	a := h.app("ivr", map[string][]byte{"main.lua": []byte(`
+		answer()
+		say("Welcome")
+		local ev = ask("Press 1 for sales, 2 for support", {choices = "sales(1), support(2)", attempts = 2,
+			onBadChoice = function() say("Try again") end})
+		if ev.name == "choice" then say("Connecting " .. ev.value) end
+		local t = transfer("sip:agent@example.org")
+		log("transfer " .. t.name)
+		hangup()
+	`)}, nil, channels.SIP, "+14075550100")
+	lines := []channeltest.Line{{Dir: '>', Text: "9#"}, {Dir: '>', Text: "2"}}
+	call := channeltest.NewCall(channels.Info{ID: nextID(), Local: a, Remote: channels.Address{Network: channels.SIP, ID: "+14075551111"}}, lines)
+	h.eng.ServeConversation(call)
+	var got []string
+	for _, l := range call.Log() {
+		got = append(got, l.String())
+	}
+	want := "< Welcome|< Press 1 for sales, 2 for support|> 9#|< Try again|< Press 1 for sales, 2 for support|> 2|< Connecting support|< [transfer sip:agent@example.org]"
+	if strings.Join(got, "|") != want {
+		t.Fatalf("call\n got %s\nwant %s", strings.Join(got, "|"), want)
+	}
+	if !call.Answered() || !call.HungUp() {
+		t.Fatal("call not answered or not hung up")
+	}
+	s := h.session(call.Info().ID)
+	if s.EndReason != "completed" {
+		t.Fatalf("end_reason %q", s.EndReason)
+	}
+}
+
+func TestTextOnlyVerbFallbacks(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	a := h.script("t", `
+		say(transfer("sip:x@y").name .. " " .. redirect("sip:x@y").name .. " " .. answer().name)
+		local r = record("Leave a message", {timeout = 5})
+		say("kept: " .. r.value .. " " .. r.name)
+	`)
+	c, s := h.chat(a, "x", "my message")
+	if got := strings.Join(replies(c), "|"); got != "error error answer|Leave a message|kept: my message record" {
+		t.Fatalf("replies %q", got)
+	}
+	if s.EndReason != "completed" {
+		t.Fatalf("end %q", s.EndReason)
+	}
+}
+
+func TestCurrentCallAndParams(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	a := h.app("t", map[string][]byte{"main.lua": []byte(`
+		say(table.concat({currentCall.callerID, currentCall.calledID, currentCall.network,
+			currentCall.e164CallerID or "-", tostring(currentCall.isActive()), currentCall.initialText,
+			currentCall.sessionId ~= nil and "id" or "noid", tostring(next(params))}, ","))
+	`)}, nil, channels.SMS, "+14075550100")
+	conv := channeltest.NewConversation(channels.Info{ID: nextID(), Local: a, Remote: channels.Address{Network: channels.SMS, ID: "+14075551111"}, InitialText: "32801"}, nil)
+	h.eng.ServeConversation(conv)
+	if got := strings.Join(replies(conv), ""); got != "+14075551111,+14075550100,SMS,+14075551111,true,32801,id,nil" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestLibraries(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	a := h.app("lib", map[string][]byte{
+		"main.lua": []byte(`
+			local util = require("lib.util")
+			local row = lookup("data.csv", "b")
+			store.set("count", (tonumber(store.get("count")) or 0) + 1)
+			say(util.shout(config.GREETING) .. " " .. row[1] .. "=" .. row[2] .. " " .. store.get("count") ..
+			    " " .. json.encode({n = 1}) .. " " .. #asset("data.csv") .. " " .. tostring(lookup("data.csv", "zz")))
+			local ok, err = pcall(require, "os")
+			say(tostring(ok) .. " " .. tostring(err):sub(1, 60))
+		`),
+		"lib/util.lua": []byte(`local M = {} function M.shout(s) return string.upper(s) end return M`),
+		"data.csv":     []byte("a,1\nb,2\n"),
+	}, map[string]string{"GREETING": "hello"}, channels.Web, "lib")
+	c, _ := h.chat(a, "x")
+	c2, _ := h.chat(a, "x")
+	got := replies(c)
+	if len(got) != 2 || got[0] != `HELLO b=2 1 {"n":1} 8 nil` {
+		t.Fatalf("first: %q", got)
+	}
+	if !strings.HasPrefix(got[1], "false") || !strings.Contains(got[1], "not found") {
+		t.Fatalf("require of a system module: %q", got[1])
+	}
+	if r := replies(c2); len(r) == 0 || !strings.Contains(r[0], " 2 ") {
+		t.Fatalf("store did not persist across sessions: %q", r)
+	}
+}
+
+func TestScriptErrorApologizesAndLogs(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	a := h.script("t", "say('one')\nlocal x = nil\nx.y = 1\n")
+	c, s := h.chat(a, "x")
+	if got := strings.Join(replies(c), "|"); got != "one|"+engine.Apology {
+		t.Fatalf("replies %q", got)
+	}
+	if s.EndReason != "error" {
+		t.Fatalf("end %q", s.EndReason)
+	}
+	lt := logText(h.logs(s.ID))
+	if !strings.Contains(lt, "main.lua:3") {
+		t.Fatalf("the log line should name the line: %q", lt)
+	}
+	for _, r := range replies(c) {
+		if strings.Contains(r, "main.lua") || strings.Contains(r, "nil value") {
+			t.Fatalf("Lua error text reached the person: %q", r)
+		}
+	}
+}
+
+func TestIsolationBetweenSessions(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	trap := h.script("trap", `
+		string.upper = function() return "trapped" end
+		math.pi = 3
+		x_global = "leaked"
+		pcall(function() getmetatable("").__index = {len = function() return -1 end} end)
+		pcall(setmetatable, 1, {__index = function() return "num" end})
+		table.insert = nil
+		say("set")
+	`)
+	probe := h.script("probe", `
+		say(string.upper("ok") .. " " .. tostring(math.pi > 3.14) .. " " .. tostring(x_global) .. " " .. ("abc"):len() .. " " .. type(table.insert))
+	`)
+	for i := 0; i < 3; i++ {
+		h.chat(trap, "x")
+		c, _ := h.chat(probe, "x")
+		if got := strings.Join(replies(c), ""); got != "OK true nil 3 function" {
+			t.Fatalf("round %d: a later session saw a change: %q", i, got)
+		}
+	}
+}
+
+// TestHostileScripts runs every hostile script of the sandbox suite as an
+// app: each ends its own session with the expected end reason and a clear
+// log line, the person gets one short apology, and a benign app keeps
+// answering meanwhile.
+func TestHostileScripts(t *testing.T) {
+	files, _ := filepath.Glob("../sandbox/testdata/hostile/*.lua")
+	if len(files) < 20 {
+		t.Fatalf("found %d hostile scripts", len(files))
+	}
+	h := newHarness(t, harnessOptions{})
+	echo := h.script("echo", `say("echo " .. currentCall.initialText)`)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var benignMu sync.Mutex
+	var benignOK, benignBad int
+	wg.Add(1)
+	go func() { // an innocent app keeps being served throughout
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			c, s := h.chat(echo, strconv.Itoa(i))
+			benignMu.Lock()
+			if r := replies(c); len(r) == 1 && r[0] == "echo "+strconv.Itoa(i) && s.EndReason == "completed" {
+				benignOK++
+			} else {
+				benignBad++
+			}
+			benignMu.Unlock()
+		}
+	}()
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".lua")
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect := expectation(t, f)
+		t.Run(name, func(t *testing.T) {
+			a := h.script("h-"+name, string(src))
+			start := time.Now()
+			c, s := h.chat(a, "go", "more", "more", "more")
+			took := time.Since(start)
+			if took > 5*time.Second {
+				t.Errorf("took %v to stop", took)
+			}
+			if expect == "limit" || expect == "error" {
+				if s.EndReason != expect {
+					t.Errorf("end_reason %q, want %q; log:\n%s", s.EndReason, expect, logText(h.logs(s.ID)))
+				}
+				r := replies(c)
+				if len(r) == 0 || r[len(r)-1] != engine.Apology {
+					t.Errorf("the person did not get the apology: %q", r)
+				}
+				if n := strings.Count(strings.Join(r, "\n"), engine.Apology); n != 1 {
+					t.Errorf("%d apologies", n)
+				}
+				if lt := logText(h.logs(s.ID)); !strings.Contains(lt, "error: ") {
+					t.Errorf("no error line in the app log: %q", lt)
+				}
+			}
+		})
+	}
+	close(stop)
+	wg.Wait()
+	if benignOK == 0 || benignBad > 0 {
+		t.Fatalf("benign app: %d answered, %d failed while hostile scripts ran", benignOK, benignBad)
+	}
+	runtime.GC()
+	if rss := peakRSS(t); rss > 1536<<20 {
+		t.Fatalf("peak RSS %d MiB > 1.5 GiB", rss>>20)
+	}
+}
+
+func expectation(t *testing.T, file string) string {
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "-- expect:"); ok {
+			return strings.Fields(v)[0]
+		}
+	}
+	t.Fatalf("%s has no -- expect: line", file)
+	return ""
+}
+
+func peakRSS(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc")
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func TestLaunchAndEnd(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.script("launched", `log("launched with " .. params.who) wait(60000)`)
+	id, err := h.eng.Launch(context.Background(), h.acct.ID, "launched", map[string]any{"who": "ops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		s, ok := h.eng.Live(id)
+		if ok && s.State == "waiting" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("launched session not waiting: %+v %v", s, ok)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !h.eng.End(id, engine.ErrEndedByAPI) {
+		t.Fatal("End: not live")
+	}
+	for time.Now().Before(deadline) {
+		if _, ok := h.eng.Live(id); !ok {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s := h.session(id)
+	if s.EndReason != "ended_by_api" || !strings.Contains(logText(h.logs(id)), "launched with ops") {
+		t.Fatalf("session %+v log %q", s, logText(h.logs(id)))
+	}
+}
