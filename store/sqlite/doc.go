@@ -15,8 +15,8 @@
 // sooner when Sync asks or the queue grows large. Saves of the same session
 // coalesce. Log line IDs are assigned in commit order. Session and log reads
 // first wait for what was queued before them, so a caller reads its own
-// writes. The writer also deletes expired kv rows every
-// Config.CleanupInterval.
+// writes. The writer also deletes expired kv rows (and, with
+// Config.LogRetention, old log lines) every Config.CleanupInterval.
 //
 // Backpressure: beyond Config.MaxPending queued writes, AppendLog and the
 // SaveSession of a new session wait up to 500ms for the writer to take the

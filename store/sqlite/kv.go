@@ -58,15 +58,37 @@ func (s *Store) KVDelete(ctx context.Context, appID int64, key string) error {
 	return nil
 }
 
-// cleanupKV deletes expired kv rows, a bounded number per transaction so
-// that the writer is never held for long.
-func (s *Store) cleanupKV(ctx context.Context) (int64, error) {
+// cleanup deletes expired kv rows and log lines older than LogRetention.
+func (s *Store) cleanup(ctx context.Context) {
+	n, err := s.deleteBatches(ctx,
+		`DELETE FROM kv WHERE (app_id, key) IN (SELECT app_id, key FROM kv WHERE expires_at <= ? LIMIT 1000)`,
+		time.Now().UnixNano())
+	if err != nil {
+		s.log.Error("store: deleting expired kv values failed", "err", err)
+	} else if n > 0 {
+		s.log.Debug("store: expired kv values deleted", "count", n)
+	}
+	if s.cfg.LogRetention <= 0 {
+		return
+	}
+	n, err = s.deleteBatches(ctx,
+		`DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE at < ? LIMIT 1000)`,
+		time.Now().Add(-s.cfg.LogRetention).UnixNano())
+	if err != nil {
+		s.log.Error("store: deleting old log lines failed", "err", err)
+	} else if n > 0 {
+		s.log.Debug("store: old log lines deleted", "count", n, "retention", s.cfg.LogRetention)
+	}
+}
+
+// deleteBatches runs a DELETE of at most 1000 rows until it deletes fewer,
+// one short transaction each, so that the writer is never held for long.
+func (s *Store) deleteBatches(ctx context.Context, query string, arg any) (int64, error) {
 	var total int64
 	for {
-		res, err := s.wdb.ExecContext(ctx,
-			`DELETE FROM kv WHERE (app_id, key) IN (SELECT app_id, key FROM kv WHERE expires_at <= ? LIMIT 1000)`, time.Now().UnixNano())
+		res, err := s.wdb.ExecContext(ctx, query, arg)
 		if err != nil {
-			return total, fmt.Errorf("store: delete expired kv: %w", err)
+			return total, err
 		}
 		n, _ := res.RowsAffected()
 		total += n

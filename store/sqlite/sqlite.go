@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -36,8 +37,11 @@ type Config struct {
 	// FlushInterval is the longest time a queued session or log write waits
 	// before it is committed; 0 means 100ms. At most 1s.
 	FlushInterval time.Duration
-	// CleanupInterval is how often expired kv rows are deleted; 0 means 1m.
+	// CleanupInterval is how often expired kv rows (and log lines older than
+	// LogRetention) are deleted; 0 means 1m.
 	CleanupInterval time.Duration
+	// LogRetention, when positive, is how long log lines are kept.
+	LogRetention time.Duration
 	// MaxPending is how many session and log writes may wait for the
 	// writer; 0 means 8192. Beyond it AppendLog and SaveSession of a new
 	// session wait (up to 500ms) for the writer to take the queue; then a
@@ -101,18 +105,26 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = defaultMaxPending
 	}
+	// The database holds conversations and secrets: create it private.
+	// SQLite gives its -wal and -shm files the same mode.
+	if f, err := os.OpenFile(cfg.Path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", cfg.Path, err)
+	} else {
+		f.Close()
+	}
 
 	// The writer: WAL, FULL sync (a commit survives power loss; commits are
 	// batched so this costs little), BEGIN IMMEDIATE so that a transaction
 	// never has to upgrade a read lock, foreign keys on, a 32MB page cache
-	// (index updates of the batch writer hit it). Readers get 8MB each.
+	// (index updates of the batch writer hit it), the WAL file trimmed to
+	// 64MB after checkpoints. Readers get 8MB of cache each.
 	wdsn := cfg.Path + "?" + url.Values{
 		"_busy_timeout": {fmt.Sprint(busyTimeoutMS)},
 		"_journal_mode": {"WAL"},
 		"_synchronous":  {"FULL"},
 		"_foreign_keys": {"1"},
 		"_txlock":       {"immediate"},
-		"_pragma":       {"cache_size(-32768)"},
+		"_pragma":       {"cache_size(-32768)", "journal_size_limit(67108864)"},
 	}.Encode()
 	wdb, err := sql.Open("sqlite", wdsn)
 	if err != nil {
@@ -185,6 +197,13 @@ func migrate(ctx context.Context, db *sql.DB, log *slog.Logger) error {
 	}
 	for _, r := range res {
 		log.Info("store: schema migrated", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration)
+	}
+	current, known, err := p.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	if current > known {
+		return fmt.Errorf("the database schema (version %d) is newer than this program knows (%d): run a newer chorus", current, known)
 	}
 	return nil
 }

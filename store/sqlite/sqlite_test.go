@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -471,4 +472,75 @@ func Example() {
 	// Output:
 	// hello 1 true
 	// 1 ended server_restart
+}
+
+func TestFileModeAndNewerSchema(t *testing.T) {
+	ctx := ctxOf(t)
+	cfg := tempConfig(t)
+	s, err := sqlite.Open(ctx, cfg)
+	noErr(t, err)
+	s.SaveSession(store.Session{ID: "a", State: "running"})
+	noErr(t, s.Sync(ctx))
+	files, _ := filepath.Glob(cfg.Path + "*")
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		noErr(t, err)
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v, want it private", filepath.Base(f), fi.Mode().Perm())
+		}
+	}
+	noErr(t, s.Close())
+
+	raw := rawDB(t, cfg.Path)
+	_, err = raw.Exec(`INSERT INTO goose_db_version(version_id, is_applied) VALUES (99999, 1)`)
+	noErr(t, err)
+	raw.Close()
+	if s, err := sqlite.Open(ctx, cfg); err == nil || !strings.Contains(err.Error(), "newer") {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("Open of a newer schema = %v", err)
+	}
+}
+
+// TestNoGoroutineLeft: Close stops everything Open started.
+func TestNoGoroutineLeft(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s, err := sqlite.Open(ctxOf(t), tempConfig(t))
+	noErr(t, err)
+	s.AppendLog(store.LogLine{Text: "x"})
+	noErr(t, s.Close())
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines before Open, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestLogRetention(t *testing.T) {
+	ctx := ctxOf(t)
+	cfg := tempConfig(t)
+	cfg.CleanupInterval = 20 * time.Millisecond
+	cfg.LogRetention = time.Hour
+	s := open(t, cfg)
+	for i := 0; i < 1500; i++ {
+		s.AppendLog(store.LogLine{At: time.Now().Add(-2 * time.Hour), App: "a", Text: "old"})
+	}
+	s.AppendLog(store.LogLine{App: "a", Text: "new"})
+	noErr(t, s.Sync(ctx))
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		l, err := s.ListLogs(ctx, store.LogFilter{App: "a", Limit: 5000})
+		noErr(t, err)
+		if len(l) == 1 && l[0].Text == "new" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines left, want only the new one", len(l))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

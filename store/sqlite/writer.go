@@ -286,11 +286,7 @@ func (s *Store) writer() {
 			s.finalFlush()
 			return
 		case <-cleanup.C:
-			if n, err := s.cleanupKV(context.Background()); err != nil {
-				s.log.Error("store: kv cleanup failed", "err", err)
-			} else if n > 0 {
-				s.log.Debug("store: expired kv values deleted", "count", n)
-			}
+			s.cleanup(context.Background())
 			continue
 		case <-tick.C:
 			s.reportDrops()

@@ -121,8 +121,10 @@ CREATE TABLE logs (
     level      TEXT NOT NULL,
     text       TEXT NOT NULL
 );
+-- Tails and AfterID paging read by id; Since reads by at.
 CREATE INDEX logs_account_app ON logs(account_id, app, id);
 CREATE INDEX logs_account ON logs(account_id, id);
+CREATE INDEX logs_account_app_at ON logs(account_id, app, at);
 CREATE INDEX logs_session ON logs(session, id);
 CREATE INDEX logs_at ON logs(at);
 
