@@ -262,7 +262,8 @@ func (cs *autoGrowingCallFrameStack) IsEmpty() bool {
 
 // IsFull returns true if the stack cannot receive any more stack pushes without overflowing
 func (cs *autoGrowingCallFrameStack) IsFull() bool {
-	return int(cs.segIdx) == len(cs.segments) && cs.segSp >= FramesPerSegment
+	// CHORUS: the last segment is len(segments)-1; stock compared with len(segments), so IsFull was never true and a deep recursion panicked in Push ("lua callstack overflow") instead of raising "stack overflow".
+	return int(cs.segIdx) == len(cs.segments)-1 && cs.segSp >= FramesPerSegment
 }
 
 func (cs *autoGrowingCallFrameStack) Clear() {
@@ -793,32 +794,47 @@ func (ls *LState) where(level int, skipg bool) string {
 }
 
 func (ls *LState) stackTrace(level int) string {
-	buf := []string{}
-	header := "stack traceback:"
-	if ls.currentFrame != nil {
-		i := 0
-		for dbg, ok := ls.GetStack(i); ok; dbg, ok = ls.GetStack(i) {
-			cf := dbg.frame
-			buf = append(buf, fmt.Sprintf("\t%v in %v", ls.Where(i), ls.formattedFrameFuncName(cf)))
-			if !cf.Fn.IsG && cf.TailCall > 0 {
-				for tc := cf.TailCall; tc > 0; tc-- {
-					buf = append(buf, "\t(tailcall): ?")
-					i++
-				}
-			}
-			i++
+	// CHORUS: one walk over the frames, formatting only the lines that are
+	// kept; it was quadratic in the depth of the stack (GetStack and Where
+	// per frame), which made unwinding deep pcall recursion slow.
+	var frames []*callFrame // nil stands for a "(tailcall)" line
+	for cf := ls.currentFrame; cf != nil; cf = cf.Parent {
+		frames = append(frames, cf)
+		if !cf.Fn.IsG && cf.TailCall > 0 {
+			frames = append(frames, nil)
 		}
 	}
-	buf = append(buf, fmt.Sprintf("\t%v: %v", "[G]", "?"))
-	buf = buf[intMax(0, intMin(level, len(buf))):len(buf)]
-	if len(buf) > 20 {
-		newbuf := make([]string, 0, 20)
-		newbuf = append(newbuf, buf[0:7]...)
-		newbuf = append(newbuf, "\t...")
-		newbuf = append(newbuf, buf[len(buf)-7:len(buf)]...)
-		buf = newbuf
+	n := len(frames) + 1 // and the final "[G]: ?"
+	format := func(i int) string {
+		if i == len(frames) {
+			return fmt.Sprintf("\t%v: %v", "[G]", "?")
+		}
+		cf := frames[i]
+		if cf == nil {
+			return "\t(tailcall): ?"
+		}
+		where := "[G]:"
+		if proto := cf.Fn.Proto; proto != nil {
+			where = fmt.Sprintf("%v:%v:", proto.SourceName, proto.DbgSourcePositions[cf.Pc-1])
+		}
+		return fmt.Sprintf("\t%v in %v", where, ls.formattedFrameFuncName(cf))
 	}
-	return fmt.Sprintf("%s\n%s", header, strings.Join(buf, "\n"))
+	start := intMax(0, intMin(level, n))
+	buf := make([]string, 0, 15)
+	if n-start > 20 {
+		for i := start; i < start+7; i++ {
+			buf = append(buf, format(i))
+		}
+		buf = append(buf, "\t...")
+		for i := n - 7; i < n; i++ {
+			buf = append(buf, format(i))
+		}
+	} else {
+		for i := start; i < n; i++ {
+			buf = append(buf, format(i))
+		}
+	}
+	return fmt.Sprintf("%s\n%s", "stack traceback:", strings.Join(buf, "\n"))
 }
 
 func (ls *LState) formattedFrameFuncName(fr *callFrame) string {

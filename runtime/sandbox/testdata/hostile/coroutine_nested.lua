@@ -1,0 +1,3 @@
+-- expect: limit
+local function f() coroutine.wrap(f)() end
+f()

@@ -1,0 +1,3 @@
+-- expect: error
+-- No Go verbs: %v would dump Go structures.
+return string.format("%v", {})

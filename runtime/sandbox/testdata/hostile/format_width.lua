@@ -1,0 +1,2 @@
+-- expect: error
+return string.format("%99999s", "x")

@@ -1,0 +1,3 @@
+-- expect: limit
+-- An endless loop: the compute clock stops it.
+while true do end

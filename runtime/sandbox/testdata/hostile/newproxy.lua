@@ -1,0 +1,2 @@
+-- expect: error
+return newproxy(true)

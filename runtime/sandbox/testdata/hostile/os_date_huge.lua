@@ -1,0 +1,2 @@
+-- expect: error
+return os.date(("%c"):rep(1e5))

@@ -1,0 +1,2 @@
+-- expect: error
+return os.getenv("HOME")

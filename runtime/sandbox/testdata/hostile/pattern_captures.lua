@@ -1,0 +1,2 @@
+-- expect: error
+return string.match("x", ("(x?)"):rep(40))

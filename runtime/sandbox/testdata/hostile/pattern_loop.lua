@@ -1,0 +1,2 @@
+-- expect: limit
+while true do string.find(("a"):rep(30), "a-a-a-a-b") end

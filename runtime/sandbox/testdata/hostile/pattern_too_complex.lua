@@ -1,0 +1,2 @@
+-- expect: error
+return string.find(("a"):rep(300), ("a?"):rep(300) .. ("a"):rep(300))

@@ -1,0 +1,4 @@
+-- expect: error
+local a = {}
+setmetatable(a, {__index = a})
+return a.x

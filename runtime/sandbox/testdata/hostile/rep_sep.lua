@@ -1,0 +1,2 @@
+-- expect: limit
+local s = string.rep("abc", 1e9, ", ")

@@ -1,0 +1,2 @@
+-- expect: error
+setfenv(1, {})

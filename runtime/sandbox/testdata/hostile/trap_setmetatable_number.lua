@@ -1,0 +1,2 @@
+-- expect: error
+setmetatable(0, {__index = function() return "pwned" end})

@@ -1,0 +1,2 @@
+-- expect: error
+setmetatable("", {__index = {upper = function() return "pwned" end}})

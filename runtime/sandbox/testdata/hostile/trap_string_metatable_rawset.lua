@@ -1,0 +1,2 @@
+-- expect: error
+rawset(getmetatable(""), "__index", {})
