@@ -20,10 +20,12 @@ func zipsModule(t *testing.T) (*lua.LState, *lua.LTable) {
 	t.Cleanup(L.Close)
 	L.SetGlobal("log", L.NewFunction(func(*lua.LState) int { return 0 }))
 	L.SetGlobal("lookup", L.NewFunction(func(L *lua.LState) int {
+		// The whole row, key first (runtime/engine), except 09007 and
+		// 22222 in the older "fields after the key" shape: both work.
 		rows := map[string][]string{
-			"32801": {"Orlando", "FL", "28.5399", "-81.3727"},
+			"32801": {"32801", "Orlando", "FL", "28.5399", "-81.3727"},
 			"09007": {"APO", "AE", "49.4077", "8.6908"},
-			"11111": {"Nowhere", "XX", "north", "-1"},
+			"11111": {"11111", "Nowhere", "XX", "north", "-1"},
 			"22222": {"Roundtown", "", "7.60000", "-0.00001"},
 		}
 		row, ok := rows[L.CheckString(2)]

@@ -5,7 +5,9 @@
 -- Lua array of every field, the key first. zips.csv.gz rows are
 -- "zip,place,state,lat,lon", so lookup("zips.csv.gz", "32801") gives
 -- {"32801", "Orlando", "FL", "28.5399", "-81.3727"}. The runtime decompresses
--- .gz assets itself.
+-- .gz assets itself. (The contract first read "the fields after the key",
+-- {"Orlando", "FL", ...}; M.lookup accepts both shapes: a place name is never
+-- the 5-digit key, so the first field tells which one it got.)
 
 local M = {}
 
@@ -63,15 +65,19 @@ local function label(place, state)
   return place
 end
 
--- lookupZip returns {zip=, place=, state=, label=, lat=, lon=} for a known
+-- M.lookup returns {zip=, place=, state=, label=, lat=, lon=} for a known
 -- ZIP, or nil. lat/lon are strings ready for the /points URL.
 function M.lookup(zip)
   local row = lookup(M.ASSET, zip)
   if type(row) ~= "table" then
     return nil
   end
-  local place, state = row[2], row[3] or ""
-  local lat, lon = coord(row[4]), coord(row[5])
+  local i = 1 -- where the place is: 2 when the row starts with the key
+  if row[1] == zip then
+    i = 2
+  end
+  local place, state = row[i], row[i + 1] or ""
+  local lat, lon = coord(row[i + 2]), coord(row[i + 3])
   if type(place) ~= "string" or place == "" or not lat or not lon then
     log("weather: bad row for ZIP " .. zip)
     return nil

@@ -409,7 +409,7 @@ func (r *run) lookup(L *lua.LState) int {
 		for _, line := range strings.Split(string(b), "\n") {
 			f := strings.Split(strings.TrimRight(line, "\r"), sep)
 			if _, dup := m[f[0]]; !dup && line != "" {
-				m[f[0]] = f[1:]
+				m[f[0]] = f // the whole row, key first (runtime/engine)
 			}
 		}
 		idx, _ = indexes.LoadOrStore(cacheKey, m)
