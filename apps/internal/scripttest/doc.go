@@ -7,6 +7,7 @@
 // It is not the runtime: no sandbox, no limits, no real channels. Its
 // verbs follow the spec's text literally (ask prompts on every attempt,
 // calls onBadChoice/onTimeout on every failed attempt, never consumes
-// initialText; lookup returns the whole row, key first, as runtime/engine does), so a difference
-// between it and the engine on a transcript is worth a look at both.
+// initialText) and lookup returns the whole row, key first, as
+// runtime/engine does. A difference between it and the engine on a
+// transcript is worth a look at both.
 package scripttest
