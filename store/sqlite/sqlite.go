@@ -83,8 +83,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Path == "" {
 		return nil, errors.New("store: open: no database path")
 	}
-	if strings.ContainsAny(cfg.Path, "?#") || strings.HasPrefix(cfg.Path, "file:") || cfg.Path == ":memory:" {
-		return nil, fmt.Errorf("store: open %s: want a plain file path (no '?', '#', file: or :memory:)", cfg.Path)
+	if strings.Contains(cfg.Path, "?") || strings.HasPrefix(cfg.Path, "file:") || cfg.Path == ":memory:" {
+		return nil, fmt.Errorf("store: open %s: want a plain file path (no '?', file: or :memory:)", cfg.Path)
 	}
 	seal, err := store.NewSealer(cfg.Key)
 	if err != nil {
@@ -107,11 +107,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	// The database holds conversations and secrets: create it private.
 	// SQLite gives its -wal and -shm files the same mode.
-	if f, err := os.OpenFile(cfg.Path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+	f, err := os.OpenFile(cfg.Path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", cfg.Path, err)
-	} else {
-		f.Close()
 	}
+	f.Close()
 
 	// The writer: WAL, FULL sync (a commit survives power loss; commits are
 	// batched so this costs little), BEGIN IMMEDIATE so that a transaction
