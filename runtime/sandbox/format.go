@@ -79,8 +79,17 @@ func strFormat(L *lua.LState) int {
 		i++
 		switch conv {
 		case 'c':
+			// C's sprintf result is cut at its first NUL (strlen), so %c of
+			// 0 adds only the padding before it.
 			ch := byte(toInt(argNumber(L, arg)))
-			pad(b, string([]byte{ch}), width, strings.IndexByte(flags, '-') >= 0)
+			left := strings.IndexByte(flags, '-') >= 0
+			if ch == 0 {
+				if !left {
+					pad(b, "", width-1, false)
+				}
+				break
+			}
+			pad(b, string([]byte{ch}), width, left)
 		case 'd', 'i':
 			v := cInt(argNumber(L, arg))
 			spec = goSpec(spec[:0], flags, width, prec, 'd')
@@ -119,6 +128,9 @@ func strFormat(L *lua.LState) int {
 			}
 			if prec >= 0 && len(s) > prec {
 				s = s[:prec]
+			}
+			if i := strings.IndexByte(s, 0); i >= 0 { // C sees the string up to its first NUL
+				s = s[:i]
 			}
 			pad(b, s, width, strings.IndexByte(flags, '-') >= 0)
 		default:

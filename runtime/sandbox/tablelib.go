@@ -47,7 +47,7 @@ func tabConcat(L *lua.LState) int {
 	for k := i; ; k++ {
 		v := t.RawGetInt(k)
 		if !lua.LVCanConvToString(v) {
-			L.RaiseError("invalid value (at index %d) in table for 'concat'", k)
+			L.RaiseError("invalid value (%s) at index %d in table for 'concat'", v.Type().String(), k)
 		}
 		total += len(lua.LVAsString(v))
 		if k == last {
