@@ -99,7 +99,11 @@ func (a addresses) create(w http.ResponseWriter, r *http.Request) {
 		Network: string(n), Address: addr, AccountID: acct.ID, AppID: app.ID, AppName: app.Name, Route: req.Route, Credentials: creds,
 	})
 	if isConflict(err) {
-		fail(w, http.StatusConflict, "taken", string(n)+" address "+addr+" is already bound to an app")
+		if cur, lerr := a.s.cfg.Store.Address(r.Context(), string(n), addr); lerr == nil && cur.AppID == app.ID {
+			writeJSON(w, http.StatusOK, a.toJSON(cur)) // already bound to this app: nothing to do
+			return
+		}
+		fail(w, http.StatusConflict, "taken", string(n)+" address "+addr+" is already bound to another app")
 		return
 	}
 	if err != nil {

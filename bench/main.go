@@ -193,6 +193,7 @@ func turnBody(from, text string) []byte {
 
 func main() {
 	flag.Parse()
+	defer startProfile()()
 	dir, err := os.MkdirTemp("", "chorus-bench-")
 	if err != nil {
 		fail(err)

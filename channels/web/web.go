@@ -254,6 +254,11 @@ func (c *Channel) HandleMessage(w http.ResponseWriter, r *http.Request) {
 	var req TurnRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxText+1024))
 	if err := dec.Decode(&req); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			fail(w, http.StatusRequestEntityTooLarge, "too_large", "a message is at most 16 KiB of text")
+			return
+		}
 		fail(w, http.StatusBadRequest, "bad_json", "the body must be JSON {\"from\": \"...\", \"text\": \"...\"}: "+err.Error())
 		return
 	}

@@ -138,7 +138,7 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("bad json: %d", resp.StatusCode)
 	}
 	resp.Body.Close()
-	if code, _, _ := post(t, srv, "weather", "alice", strings.Repeat("x", 20<<10)); code != 400 {
+	if code, _, _ := post(t, srv, "weather", "alice", strings.Repeat("x", 20<<10)); code != 413 {
 		t.Fatalf("huge text: %d", code)
 	}
 }

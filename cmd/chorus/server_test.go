@@ -231,6 +231,7 @@ func TestAPIAccountsIsolationAndRoles(t *testing.T) {
 	expect(t, "bob binds alice's app", ts.json("POST", "/v1/addresses", bob, map[string]string{"network": "web", "address": "s", "app": "secret"}), 404)
 	expect(t, "alice binds", ts.json("POST", "/v1/addresses", alice, map[string]string{"network": "web", "address": "Sec", "app": "secret"}), 201)
 	expect(t, "taken", ts.push(bob, "mine", `say("b")`), 201)
+	expect(t, "alice binds again", ts.json("POST", "/v1/addresses", alice, map[string]string{"network": "web", "address": "Sec", "app": "secret"}), 200)
 	expect(t, "bob takes the same address", ts.json("POST", "/v1/addresses", bob, map[string]string{"network": "web", "address": "Sec", "app": "mine"}), 409)
 	expect(t, "bob releases alice's address", ts.do("DELETE", "/v1/addresses/web/Sec", bob, "", nil), 404)
 
