@@ -19,8 +19,9 @@ const (
 	// ("chunk has too many syntax levels"); it keeps the parser's stack small.
 	maxSyntaxLevels = 200
 	// maxTreeDepth bounds the depth of the syntax tree (long left-associative
-	// chains such as a+a+...+a or a.b.c...), which the compiler recurses on.
-	maxTreeDepth = 1000
+	// chains such as a+a+...+a or a.b.c..., and elseif chains), which the
+	// compiler recurses on; 10,000 levels keep its stack within a few MiB.
+	maxTreeDepth = 10000
 )
 
 // Compile compiles a Lua 5.1 chunk. name is used in error messages and
@@ -41,7 +42,7 @@ func Compile(name string, src []byte) (proto *lua.FunctionProto, err error) {
 	}()
 	chunk, err := parse.Parse(bytes.NewReader(src), name)
 	if err != nil {
-		return nil, parseError(name, err)
+		return nil, parseError(name, bytes.Count(src, []byte{'\n'})+1, err)
 	}
 	if line, ok := checkTree(chunk); !ok {
 		return nil, &CompileError{Name: name, Line: line, Msg: "expression or block nested too deeply"}
@@ -57,14 +58,14 @@ func Compile(name string, src []byte) (proto *lua.FunctionProto, err error) {
 	return proto, nil
 }
 
-func parseError(name string, err error) error {
+func parseError(name string, lastLine int, err error) error {
 	var pe *parse.Error
 	if !errors.As(err, &pe) {
 		return &CompileError{Name: name, Msg: strings.TrimSpace(err.Error())}
 	}
 	msg := pe.Message
 	if pe.Pos.Line == parse.EOF {
-		return &CompileError{Name: name, Msg: msg + " near '<eof>'"}
+		return &CompileError{Name: name, Line: lastLine, Msg: msg + " near '<eof>'"}
 	}
 	if pe.Token != "" {
 		msg += fmt.Sprintf(" near '%s'", pe.Token)
