@@ -167,6 +167,21 @@ type TransferOptions struct {
 	Headers       map[string]string
 }
 
+// DialOptions tune an outbound conversation (call()).
+type DialOptions struct {
+	// SessionID is the id of the session that dials (currentCall.sessionId).
+	SessionID     string
+	Timeout       time.Duration
+	AnswerOnMedia bool
+	Headers       map[string]string
+}
+
+// Closer is implemented by conversations a session opened itself (call()):
+// the session closes them when it ends.
+type Closer interface {
+	Close()
+}
+
 // Handler runs a conversation. Returning ends it (like http.Handler).
 type Handler interface {
 	ServeConversation(c Conversation)

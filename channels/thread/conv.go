@@ -18,6 +18,7 @@ type Conv struct {
 	info   channels.Info
 	first  channels.Message
 	inbox  chan channels.Message
+	owned  bool // opened with Open: no handler goroutine
 
 	mu        sync.Mutex
 	state     State
@@ -78,6 +79,16 @@ func (c *Conv) Info() channels.Info { return c.info }
 
 // Context is cancelled when the conversation ends from outside.
 func (c *Conv) Context() context.Context { return c.ctx }
+
+// Close ends a conversation opened with Open.
+func (c *Conv) Close() {
+	if !c.owned {
+		return
+	}
+	c.cancel(ErrEnded)
+	c.t.finish(c)
+	c.observe(Event{State: Ended})
+}
 
 // End cancels the conversation with cause (API DELETE, shutdown).
 func (c *Conv) End(cause error) { c.cancel(cause) }

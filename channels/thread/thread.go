@@ -145,6 +145,34 @@ func (t *Threads) start(k key, m channels.Message) *Conv {
 	return c
 }
 
+// ErrBusy is returned by Open when a conversation with that person is live.
+var ErrBusy = errors.New("a conversation with that address is already going on")
+
+// Open starts an outbound conversation owned by the caller (a session's
+// call()): replies from remote go to it. No handler runs; the caller must
+// Close it.
+func (t *Threads) Open(local, remote channels.Address, id string) (*Conv, error) {
+	k := key{local, remote}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, channels.ErrUnavailable
+	}
+	if t.live[k] != nil {
+		return nil, ErrBusy
+	}
+	ctx, cancel := context.WithCancelCause(t.base)
+	c := &Conv{
+		t: t, k: k, ctx: ctx, cancel: cancel, owned: true,
+		info:    channels.Info{ID: id, Local: local, Remote: remote},
+		inbox:   make(chan channels.Message, t.cfg.QueueDepth),
+		changed: make(chan struct{}),
+		lastIn:  time.Now(),
+	}
+	t.live[k] = c
+	return c, nil
+}
+
 // Lookup returns the live conversation between local and remote, or nil.
 func (t *Threads) Lookup(local, remote channels.Address) *Conv {
 	t.mu.Lock()

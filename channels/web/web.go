@@ -199,6 +199,17 @@ func (s *sender) take() []string {
 	return r
 }
 
+// Dial opens a conversation of the app at web address from with the web
+// sender to (call() with network WEB): what the app says waits for that
+// sender, and the sender's next messages go to this conversation.
+func (c *Channel) Dial(_ context.Context, fromAddr, to string, opts channels.DialOptions) (channels.Conversation, error) {
+	id := opts.SessionID
+	if id == "" {
+		id = c.cfg.NewID()
+	}
+	return c.threads.Open(addr(fromAddr), from(to), id)
+}
+
 // SendMessage sends m outside any conversation (message() with network
 // WEB): the reply waits for the sender m.To on our address m.From.
 func (c *Channel) SendMessage(ctx context.Context, m channels.Message) error {

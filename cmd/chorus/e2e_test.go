@@ -293,3 +293,42 @@ func TestClientVerbs(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// TestOutboundOnTheWeb: a launched session messages one web sender and
+// calls (starts a conversation with) another; their next requests get it.
+func TestOutboundOnTheWeb(t *testing.T) {
+	ts := startTestServer(t, nil)
+	ts.push(ts.admin, "notify", `
+		message("Your order shipped", {to = params.notify, network = "WEB"})
+		local ev = call(params.ask, {network = "WEB"})
+		if ev.name ~= "answer" then log("call: " .. ev.name .. " " .. tostring(ev.value)) return end
+		local a = ask("Rate us 1-5?", {choices = "[1 DIGIT]", timeout = 30})
+		say("Thanks for the " .. a.value .. " on " .. currentCall.network)
+	`)
+	expect(t, "bind", ts.json("POST", "/v1/addresses", ts.admin, map[string]string{"network": "web", "address": "shop", "app": "notify"}), 201)
+	r := ts.json("POST", "/v1/sessions", ts.admin, map[string]any{"app": "notify", "params": map[string]string{"notify": "ann", "ask": "bob"}})
+	expect(t, "launch", r, 201)
+	id := r.field(t, "id").(string)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var s map[string]any
+		ts.do("GET", "/v1/sessions/"+id, ts.admin, "", nil).json(t, &s)
+		if s["state"] == "waiting" {
+			break
+		}
+		if time.Now().After(deadline) || s["state"] == "ended" {
+			t.Fatalf("launched session: %v", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// bob answers the call's ask; his POST goes to the launched session.
+	sid, out, st := ts.turn("shop", "bob", "4")
+	if sid != id || st != "ended" || strings.Join(out, "|") != "Rate us 1-5?|Thanks for the 4 on WEB" {
+		t.Fatalf("bob: %s %q %s", sid, out, st)
+	}
+	// ann's message waits for her next request.
+	r2 := ts.json("POST", "/v1/web/shop/messages", "", map[string]string{"from": "ann", "text": "hi"})
+	if !strings.Contains(string(r2.Body), "Your order shipped") {
+		t.Fatalf("ann did not get the message: %s", r2.Body)
+	}
+}

@@ -226,7 +226,10 @@ func startServer(sc serveConfig) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.eng.SetOutbound(engine.Router{Senders: map[channels.Network]channels.Sender{channels.Web: s.web}})
+	s.eng.SetOutbound(engine.Router{
+		Senders: map[channels.Network]channels.Sender{channels.Web: s.web},
+		Dialers: map[channels.Network]engine.Dialer{channels.Web: s.web},
+	})
 	s.api, err = api.New(api.Config{Store: st, Engine: s.eng, Logs: s.hub, Web: s.web, Logger: log})
 	if err != nil {
 		return nil, err

@@ -19,15 +19,16 @@ func (e *RateLimitError) Error() string {
 
 // appOutbound applies per-app limits to the configured Outbound.
 type appOutbound struct {
-	e  *Engine
-	rt route
+	e         *Engine
+	rt        route
+	sessionID string
 }
 
-func (e *Engine) outbound(rt route) verbs.Outbound {
+func (e *Engine) outbound(rt route, sessionID string) verbs.Outbound {
 	if e.cfg.Outbound == nil {
 		return nil
 	}
-	return appOutbound{e, rt}
+	return appOutbound{e, rt, sessionID}
 }
 
 func (o appOutbound) allow() error {
@@ -47,13 +48,14 @@ func (o appOutbound) Message(ctx context.Context, m channels.Message) error {
 	return o.e.cfg.Outbound.Message(ctx, m)
 }
 
-func (o appOutbound) Dial(ctx context.Context, n channels.Network, from, to string, opts verbs.DialOptions) (channels.Conversation, error) {
+func (o appOutbound) Dial(ctx context.Context, n channels.Network, from, to string, opts channels.DialOptions) (channels.Conversation, error) {
 	if err := o.allow(); err != nil {
 		return nil, err
 	}
 	if from == "" {
 		from = o.e.appAddress(ctx, o.rt, n)
 	}
+	opts.SessionID = o.sessionID
 	return o.e.cfg.Outbound.Dial(ctx, n, from, to, opts)
 }
 
@@ -102,7 +104,7 @@ type Router struct {
 
 // Dialer starts outbound conversations (a network's Dial).
 type Dialer interface {
-	Dial(ctx context.Context, from, to string, opts verbs.DialOptions) (channels.Conversation, error)
+	Dial(ctx context.Context, from, to string, opts channels.DialOptions) (channels.Conversation, error)
 }
 
 // Message sends m through its network's channel.
@@ -123,10 +125,17 @@ func (r Router) Message(ctx context.Context, m channels.Message) error {
 }
 
 // Dial starts a conversation through the network's channel.
-func (r Router) Dial(ctx context.Context, n channels.Network, from, to string, opts verbs.DialOptions) (channels.Conversation, error) {
+func (r Router) Dial(ctx context.Context, n channels.Network, from, to string, opts channels.DialOptions) (channels.Conversation, error) {
 	d := r.Dialers[n]
 	if d == nil {
 		return nil, fmt.Errorf("cannot call on %s from this server: %w", n, channels.ErrNoRoute)
+	}
+	if from == "" {
+		return nil, fmt.Errorf("the app has no %s address to call from (bind one, or pass callerID): %w", n, channels.ErrNoRoute)
+	}
+	to, err := channels.Normalize(n, to)
+	if err != nil {
+		return nil, err
 	}
 	return d.Dial(ctx, from, to, opts)
 }

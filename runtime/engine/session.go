@@ -161,7 +161,7 @@ func (e *Engine) execute(conv channels.Conversation, rt route, params map[string
 		Conv:         conv,
 		Log:          func(level, text string) { e.appLog(l, level, text) },
 		Transcript:   l.add,
-		Outbound:     e.outbound(rt),
+		Outbound:     e.outbound(rt, l.rec.ID),
 		Params:       params,
 		TextTimeout:  e.cfg.TextAskTimeout,
 		VoiceTimeout: e.cfg.VoiceAskTimeout,
@@ -171,8 +171,9 @@ func (e *Engine) execute(conv channels.Conversation, rt route, params map[string
 	e.openLibs(s, env, code, cfgValues, rt)
 
 	runErr := s.Run(code.protos["main.lua"])
-	if conv == nil {
-		conv = rtm.Conv // a launched session may have called someone
+	defer rtm.Close()
+	if rtm.Conv != nil {
+		conv = rtm.Conv // the session may have called someone
 	}
 	return e.endReason(conv, l, s, runErr)
 }

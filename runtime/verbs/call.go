@@ -44,6 +44,7 @@ func (r *Runtime) call(L *lua.LState) int {
 		L.Push(r.errorEvent(err.Error()))
 		return 1
 	}
+	r.dialed = append(r.dialed, conv)
 	r.Conv = conv
 	r.hungUp = false
 	r.callTbl = r.conversationTable(conv)

@@ -38,11 +38,7 @@ type Outbound interface {
 }
 
 // DialOptions are call()'s options.
-type DialOptions struct {
-	Timeout       time.Duration
-	AnswerOnMedia bool
-	Headers       map[string]string
-}
+type DialOptions = channels.DialOptions
 
 // Runtime is the verbs' view of one session.
 type Runtime struct {
@@ -62,6 +58,7 @@ type Runtime struct {
 	// MaxLogLines bounds log lines per session (default 1000).
 	MaxLogLines int
 
+	dialed   []channels.Conversation
 	logLines atomic.Int64
 	hungUp   bool
 	L        *lua.LState
@@ -111,6 +108,17 @@ func (r *Runtime) setCurrentCall(env *lua.LTable) {
 	}
 	r.callTbl = r.conversationTable(r.Conv)
 	env.RawSetString("currentCall", r.callTbl)
+}
+
+// Close ends the conversations the session opened with call(). The engine
+// calls it when the session ends.
+func (r *Runtime) Close() {
+	for _, c := range r.dialed {
+		if cl, ok := c.(channels.Closer); ok {
+			cl.Close()
+		}
+	}
+	r.dialed = nil
 }
 
 // call returns the current Call, or nil on a text network.
