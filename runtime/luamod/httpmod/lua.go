@@ -166,7 +166,7 @@ func setBody(L *lua.LState, n int, what string, v lua.LValue, r *request) {
 			add := func(val lua.LValue) {
 				switch val.(type) {
 				case lua.LString, lua.LNumber, lua.LBool:
-					form.Add(string(name), lua.LVAsString(val))
+					form.Add(string(name), val.String())
 				default:
 					L.ArgError(n, fmt.Sprintf("%sform field %q: string, number or boolean expected", what, name))
 				}
