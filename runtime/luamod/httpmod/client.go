@@ -197,7 +197,7 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 	}
 	defer resp.Body.Close()
 	tooLarge := fmt.Errorf("http: %s %s: response body larger than %s", r.method, r.url.Redacted(), luamod.FormatSize(c.cfg.MaxBody))
-	if resp.ContentLength > c.cfg.MaxBody {
+	if resp.ContentLength > c.cfg.MaxBody && r.method != http.MethodHead {
 		return nil, tooLarge
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBody+1))

@@ -383,6 +383,7 @@ func TestSizeCaps(t *testing.T) {
 	L := testState(t, testClient(t, Config{MaxBody: 1024, MaxRequestBody: 16}, port), &luamodtest.Host{}, url)
 	for _, tc := range []struct{ script, want string }{
 		{`return #http.get(url .. "/length?n=1024").body`, "1024"},
+		{`local r = http.request{method = "HEAD", url = url .. "/length?n=5000"}; return r.status .. " " .. #r.body .. " " .. r.headers["content-length"]`, "200 0 5000"},
 		{`return #http.get(url .. "/chunked?n=1024").body`, "1024"},
 		{`return select(2, http.get(url .. "/length?n=1025"))`, "http: GET " + url + "/length?n=1025: response body larger than 1 KiB"},
 		{`return select(2, http.get(url .. "/chunked?n=100000"))`, "http: GET " + url + "/chunked?n=100000: response body larger than 1 KiB"},

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // allowRule is one parsed Config.Allow pattern.
@@ -258,6 +259,7 @@ func (c *Client) dialContext(ctx context.Context, network, addr string) (net.Con
 		return nil, err
 	}
 	var refused, dialErr error
+	allowed := ips[:0:0]
 	for _, ip := range ips {
 		if err := c.check(addr, name, ip, port, literal); err != nil {
 			if refused == nil {
@@ -265,7 +267,10 @@ func (c *Client) dialContext(ctx context.Context, network, addr string) (net.Con
 			}
 			continue
 		}
-		conn, err := c.dial(ctx, network, netip.AddrPortFrom(ip, uint16(port)).String())
+		allowed = append(allowed, ip)
+	}
+	for i, ip := range allowed {
+		conn, err := c.dialOne(ctx, network, netip.AddrPortFrom(ip, uint16(port)), len(allowed)-i)
 		if err == nil {
 			return conn, nil
 		}
@@ -281,6 +286,18 @@ func (c *Client) dialContext(ctx context.Context, network, addr string) (net.Con
 		return nil, refused
 	}
 	return nil, fmt.Errorf("lookup %s: no addresses", host)
+}
+
+// dialOne connects to one of the remaining addresses, leaving time for the
+// others as net.Dialer does: an equal share of what remains, at least 2s.
+func (c *Client) dialOne(ctx context.Context, network string, ap netip.AddrPort, remaining int) (net.Conn, error) {
+	if deadline, ok := ctx.Deadline(); ok && remaining > 1 {
+		left := time.Until(deadline)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, max(left/time.Duration(remaining), min(2*time.Second, left)))
+		defer cancel()
+	}
+	return c.dial(ctx, network, ap.String())
 }
 
 // lookupHost resolves host with the system's resolver.

@@ -192,6 +192,7 @@ func TestDialPolicy(t *testing.T) {
 		"mixed.test":    {"10.0.0.1", "93.184.216.34", "127.0.0.1"},
 		"db.internal":   {"10.1.2.3"},
 		"rebind.test":   {"127.0.0.1"},
+		"two.test":      {"93.184.216.34", "2606:2800:220:1::"},
 	}
 	c, dialled := policyClient(t, Config{Allow: []string{"*.internal", "127.0.0.1:8099"}}, names)
 	for _, tc := range []struct {
@@ -200,6 +201,7 @@ func TestDialPolicy(t *testing.T) {
 	}{
 		{"public.test:80", "test: no connection", []string{"93.184.216.34:80"}},
 		{"93.184.216.34:443", "test: no connection", []string{"93.184.216.34:443"}},
+		{"two.test:80", "test: no connection", []string{"93.184.216.34:80", "[2606:2800:220:1::]:80"}},
 		{"metadata.test:80", "http: metadata.test:80 resolves to 169.254.169.254, a link-local address; the operator can allow it with lua.http_allow", nil},
 		// Refused addresses are skipped, the public one is tried.
 		{"mixed.test:80", "test: no connection", []string{"93.184.216.34:80"}},
