@@ -172,7 +172,12 @@ func setBody(L *lua.LState, n int, what string, v lua.LValue, r *request) {
 				}
 			}
 			if list, ok := val.(*lua.LTable); ok {
-				for i := 1; i <= list.Len(); i++ {
+				entries := 0
+				list.ForEach(func(lua.LValue, lua.LValue) { entries++ })
+				if entries != list.Len() {
+					L.ArgError(n, fmt.Sprintf("%sform field %q: a list of values expected", what, name))
+				}
+				for i := 1; i <= entries; i++ {
 					add(list.RawGetInt(i))
 				}
 				return
