@@ -28,28 +28,20 @@ const (
 //
 // charge, when not nil, is called with the estimated size of what has been
 // built so far, in chunks of 64 KiB and once at the end; an error from it
-// stops decoding and is returned as it is (wrapped only to be recognised).
+// stops decoding and is returned as it is.
 func Decode(L *lua.LState, data []byte, lim Limits, charge func(int64) error) (lua.LValue, error) {
-	lim = lim.withDefaults()
-	if int64(len(data)) > lim.MaxSize {
-		return nil, inputTooLarge(lim)
-	}
-	v, err := decodeString(L, string(data), lim, charge)
+	v, err := decodeString(L, string(data), lim.withDefaults(), charge)
 	if ce, ok := err.(*chargeError); ok {
 		return nil, ce.err
 	}
 	return v, err
 }
 
-func inputTooLarge(lim Limits) error {
-	return detail(ErrTooLarge, "input larger than %s", luamod.FormatSize(lim.MaxSize))
-}
-
 // decodeString is Decode without the copy; a charge error comes back as a
 // *chargeError. lim has its defaults.
 func decodeString(L *lua.LState, s string, lim Limits, charge func(int64) error) (lua.LValue, error) {
 	if int64(len(s)) > lim.MaxSize {
-		return nil, inputTooLarge(lim)
+		return nil, detail(ErrTooLarge, "input larger than %s", luamod.FormatSize(lim.MaxSize))
 	}
 	d := &decoder{L: L, s: s, maxDepth: lim.MaxDepth, charge: charge}
 	v, err := d.value(0)
