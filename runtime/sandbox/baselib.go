@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -151,4 +152,36 @@ func osClock(L *lua.LState) int {
 	st := sessionOf(L).Stats()
 	L.Push(lua.LNumber(float64(st.Compute) / float64(time.Second)))
 	return 1
+}
+
+// math.random of Lua 5.1 over the process's generator (stock gopher-lua
+// panics in Go on an empty interval).
+func mathRandom(L *lua.LState) int {
+	switch L.GetTop() {
+	case 0:
+		L.Push(lua.LNumber(rand.Float64()))
+	case 1:
+		m := argInt(L, 1)
+		if m < 1 {
+			L.ArgError(1, "interval is empty")
+		}
+		L.Push(lua.LNumber(1 + rand.Int64N(int64(m))))
+	case 2:
+		lo, hi := argInt(L, 1), argInt(L, 2)
+		if lo > hi {
+			L.ArgError(2, "interval is empty")
+		}
+		L.Push(lua.LNumber(int64(lo) + rand.Int64N(int64(hi)-int64(lo)+1)))
+	default:
+		L.RaiseError("wrong number of arguments")
+	}
+	return 1
+}
+
+// math.randomseed is accepted and ignored: the generator is the process's,
+// shared by all sessions, and a session must not be able to make it
+// predictable for the others.
+func mathRandomseed(L *lua.LState) int {
+	argNumber(L, 1)
+	return 0
 }

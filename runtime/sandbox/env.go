@@ -21,6 +21,9 @@ type entry struct {
 // every session.
 type libSet struct {
 	base, str, tab, math, co, os []entry
+	// Templates copied for every session (LTable.Copy); never given to a
+	// script, so never changed after buildLibs.
+	globalsT, strT, tabT, mathT, coT, osT *lua.LTable
 }
 
 // Stock Go functions the sandbox wraps; set once by buildLibs.
@@ -92,6 +95,14 @@ func buildLibs() (*libSet, error) {
 			ls.math = append(ls.math, entry{string(ks), v})
 		}
 	})
+	for i := range ls.math {
+		switch ls.math[i].name {
+		case "random":
+			ls.math[i].v = fn(mathRandom)
+		case "randomseed":
+			ls.math[i].v = fn(mathRandomseed)
+		}
+	}
 	sort.Slice(ls.math, func(i, j int) bool { return ls.math[i].name < ls.math[j].name })
 
 	pick(&ls.co, "coroutine", "resume", "running", "status", "yield")
@@ -115,8 +126,19 @@ func buildLibs() (*libSet, error) {
 	if err != nil {
 		return nil, err
 	}
+	ls.globalsT = newLib(T, ls.base)
+	for _, name := range libNames { // placeholders: set per session without growing the key list
+		ls.globalsT.RawSetString(name, lua.LFalse)
+	}
+	ls.strT = newLib(T, ls.str)
+	ls.tabT = newLib(T, ls.tab)
+	ls.mathT = newLib(T, ls.math)
+	ls.coT = newLib(T, ls.co)
+	ls.osT = newLib(T, ls.os)
 	return ls, nil
 }
+
+var libNames = []string{"string", "table", "math", "coroutine", "os", "_G"}
 
 func newLib(L *lua.LState, es []entry) *lua.LTable {
 	t := L.CreateTable(0, len(es))
@@ -136,16 +158,13 @@ var clearedTypes = []lua.LValue{lua.LNil, lua.LFalse, lua.LNumber(0), &lua.LFunc
 func (s *Session) reset() {
 	L := s.lstate
 	lib, _ := libs() // built by New
-	g := L.CreateTable(0, len(lib.base)+8)
-	for _, e := range lib.base {
-		g.RawSetString(e.name, e.v)
-	}
-	str := newLib(L, lib.str)
+	g := lib.globalsT.Copy()
+	str := lib.strT.Copy()
 	g.RawSetString("string", str)
-	g.RawSetString("table", newLib(L, lib.tab))
-	g.RawSetString("math", newLib(L, lib.math))
-	g.RawSetString("coroutine", newLib(L, lib.co))
-	g.RawSetString("os", newLib(L, lib.os))
+	g.RawSetString("table", lib.tabT.Copy())
+	g.RawSetString("math", lib.mathT.Copy())
+	g.RawSetString("coroutine", lib.coT.Copy())
+	g.RawSetString("os", lib.osT.Copy())
 	g.RawSetString("_G", g)
 	s.globals = g
 

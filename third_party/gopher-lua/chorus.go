@@ -1,5 +1,10 @@
 package lua
 
+import (
+	"maps"
+	"slices"
+)
+
 // CHORUS: this file holds the hooks Chorus's sandbox
 // (github.com/chorus-dev/chorus/runtime/sandbox) needs from the VM. See
 // CHORUS.md.
@@ -42,4 +47,27 @@ func (ls *LState) VisitRoots(fn func(LValue)) {
 	if ls.Env != nil {
 		fn(ls.Env)
 	}
+}
+
+// Copy returns a shallow copy of tb: the same keys, values and metatable,
+// traversed in the same order. It is much cheaper than setting the keys one
+// by one (the sandbox copies its library tables for every session).
+func (tb *LTable) Copy() *LTable {
+	c := &LTable{Metatable: tb.Metatable}
+	if tb.array != nil {
+		c.array = slices.Clone(tb.array)
+	}
+	if tb.dict != nil {
+		c.dict = maps.Clone(tb.dict)
+	}
+	if tb.strdict != nil {
+		c.strdict = maps.Clone(tb.strdict)
+	}
+	if tb.keys != nil {
+		c.keys = slices.Clone(tb.keys)
+	}
+	if tb.k2i != nil {
+		c.k2i = maps.Clone(tb.k2i)
+	}
+	return c
 }
