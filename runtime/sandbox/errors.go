@@ -47,9 +47,9 @@ func (e *CompileError) Error() string {
 // ScriptError is an error the script raised (or the VM raised for it) that
 // reached the top of the main chunk.
 type ScriptError struct {
-	Msg       string    // the error message, usually with the position: "main.lua:4: attempt to call a nil value"
+	Msg       string     // the error message, usually with the position: "main.lua:4: attempt to call a nil value"
 	Value     lua.LValue // the value given to error(), when it was not a string
-	Traceback string    // the Lua stack traceback, for logs
+	Traceback string     // the Lua stack traceback, for logs
 }
 
 func (e *ScriptError) Error() string { return e.Msg }

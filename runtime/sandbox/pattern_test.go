@@ -57,10 +57,10 @@ func TestPatternBudget(t *testing.T) {
 		{strings.Repeat("a", 5000), "a-a-a-a-a-a-a-a-b", errSteps},
 		{strings.Repeat("a", 40), "a-a-a-a-a-a-a-a-b", errSteps},
 		{strings.Repeat("a", 100000), "(.-)%1b", errSteps},
-		{strings.Repeat("a", 999990), "^.*b", nil}, // linear, and shallow
+		{strings.Repeat("a", 999990), "^.*b", nil},                             // linear, and shallow
 		{strings.Repeat("(", 50000) + strings.Repeat(")", 50000), "%b()", nil}, // one linear match
-		{strings.Repeat("(", 100000), "%b()", errSteps},                           // quadratic: a scan from every position
-		{"x", strings.Repeat("x?", 300), nil}, // items without recursion
+		{strings.Repeat("(", 100000), "%b()", errSteps},                        // quadratic: a scan from every position
+		{"x", strings.Repeat("x?", 300), nil},                                  // items without recursion
 		{"x", strings.Repeat("(x?)", 40), &patternError{"too many captures"}},
 		{strings.Repeat("a", 300), strings.Repeat("a?", 300) + strings.Repeat("a", 300), &patternError{"pattern too complex"}},
 	} {
