@@ -110,6 +110,12 @@ func callGFunction(L *LState, tailcall bool) bool {
 	}
 
 	if gfnret < 0 {
+		// CHORUS: a yield from Lua that Go code called (pcall, metamethods,
+		// sort comparators, gsub callbacks, for iterators) cannot unwind
+		// through the Go frames; stock gopher-lua corrupted the state.
+		if L.nCcalls > 0 && L.Parent != nil {
+			L.RaiseError("attempt to yield across metamethod/C-call boundary")
+		}
 		switchToParentThread(L, L.GetTop(), false, false)
 		return true
 	}

@@ -42,7 +42,7 @@ func coYield(L *LState) int {
 func coResume(L *LState) int {
 	th := L.CheckThread(1)
 	if L.G.CurrentThread == th {
-		msg := "can not resume a running thread"
+		msg := "cannot resume running coroutine" // CHORUS: Lua 5.1's wording
 		if th.wrapped {
 			L.RaiseError(msg)
 			return 0
@@ -52,7 +52,7 @@ func coResume(L *LState) int {
 		return 2
 	}
 	if th.Dead {
-		msg := "can not resume a dead thread"
+		msg := "cannot resume dead coroutine" // CHORUS: Lua 5.1's wording
 		if th.wrapped {
 			L.RaiseError(msg)
 			return 0
@@ -61,6 +61,21 @@ func coResume(L *LState) int {
 		L.Push(LString(msg))
 		return 2
 	}
+	// CHORUS: a coroutine that is resuming another one (status "normal")
+	// cannot be resumed: stock gopher-lua re-entered it and recursed until
+	// the Go stack overflowed, killing the process.
+	if th.resuming {
+		msg := "cannot resume normal coroutine"
+		if th.wrapped {
+			L.RaiseError(msg)
+			return 0
+		}
+		L.Push(LFalse)
+		L.Push(LString(msg))
+		return 2
+	}
+	L.resuming = true
+	defer func() { L.resuming = false }()
 	th.Parent = L
 	L.G.CurrentThread = th
 	if !th.isStarted() {

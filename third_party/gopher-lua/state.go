@@ -1260,6 +1260,8 @@ func (ls *LState) pushCallFrame(cf callFrame, fn LValue, meta bool) { // +inline
 } // +inline-end
 
 func (ls *LState) callR(nargs, nret, rbase int) {
+	ls.nCcalls++ // CHORUS: Lua called from Go on this thread; a yield cannot cross it
+	defer func() { ls.nCcalls-- }()
 	base := ls.reg.Top() - nargs - 1
 	if rbase < 0 {
 		rbase = base
@@ -2189,11 +2191,16 @@ func (ls *LState) Resume(th *LState, fn *LFunction, args ...LValue) (ResumeState
 	}
 
 	if ls.G.CurrentThread == th {
-		return ResumeError, newApiErrorS(ApiErrorRun, "can not resume a running thread"), nil
+		return ResumeError, newApiErrorS(ApiErrorRun, "cannot resume running coroutine") /* CHORUS: Lua 5.1's wording */, nil
 	}
 	if th.Dead {
-		return ResumeError, newApiErrorS(ApiErrorRun, "can not resume a dead thread"), nil
+		return ResumeError, newApiErrorS(ApiErrorRun, "cannot resume dead coroutine") /* CHORUS: Lua 5.1's wording */, nil
 	}
+	if th.resuming { // CHORUS: see coResume
+		return ResumeError, newApiErrorS(ApiErrorRun, "cannot resume normal coroutine"), nil
+	}
+	ls.resuming = true
+	defer func() { ls.resuming = false }()
 	th.Parent = ls
 	ls.G.CurrentThread = th
 	if !isstarted {

@@ -198,6 +198,8 @@ type LState struct {
 	mainLoop     func(*LState, *callFrame)
 	ctx          context.Context
 	ctxCancelFn  context.CancelFunc
+	resuming     bool // CHORUS: this thread is resuming a coroutine (its status is "normal")
+	nCcalls      int  // CHORUS: calls from Go into Lua active on this thread (callR)
 }
 
 func (ls *LState) String() string   { return fmt.Sprintf("thread: %p", ls) }
