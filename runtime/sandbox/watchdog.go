@@ -170,7 +170,7 @@ func (sb *Sandbox) pickVictim(heap int64) (*Session, string) {
 			continue
 		}
 		if !s.finished.Load() {
-			if n := s.estimate(math.MaxInt64, maxWalkNodes); n > most {
+			if n, ok := s.safeEstimate(); ok && n > most {
 				biggest, most = s, n
 			}
 		}
@@ -183,4 +183,15 @@ func (sb *Sandbox) pickVictim(heap int64) (*Session, string) {
 		return longest, fmt.Sprintf("the server ran out of memory (%s in use) while this session was computing", inUse)
 	}
 	return nil, ""
+}
+
+// safeEstimate walks an idle session from the watchdog goroutine. A state
+// left inconsistent by a Go panic must not take the process down with it.
+func (s *Session) safeEstimate() (n int64, ok bool) {
+	defer func() {
+		if recover() != nil {
+			n, ok = 0, false
+		}
+	}()
+	return s.estimate(math.MaxInt64, maxWalkNodes), true
 }
