@@ -46,7 +46,7 @@
 //     it after the main chunk, for a final "return pcall(f)").
 //   - The watchdog, every WatchInterval, stops a session whose current
 //     compute phase (time since Start or the last Blocking) is longer than
-//     Limits.Compute, and one older than Limits.SessionMax.
+//     Limits.Compute; the session context's deadline is Limits.SessionMax.
 //   - Library functions that loop in Go check the context: the pattern
 //     matcher every 16K steps, with a budget of 1e7 + 32 x len(subject)
 //     steps per call (over it: a "pattern" limit) and a recursion cap of 200

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"sync"
@@ -248,7 +249,12 @@ func (sb *Sandbox) Start(ctx context.Context) (*Session, error) {
 	}
 	s := &Session{sb: sb, ps: ps, lstate: ps.L}
 	s.resumeFn = s.resume
-	s.ctx, s.cancel = context.WithCancelCause(ctx)
+	// The session context: Stop cancels the inner one with its cause; the
+	// outer one ends at SessionMax with a session limit.
+	inner, cancel := context.WithCancelCause(ctx)
+	s.cancel = cancel
+	s.ctx, s.stopTimer = context.WithDeadlineCause(inner, time.Now().Add(sb.limits.SessionMax),
+		&LimitError{Kind: KindSession, Detail: fmt.Sprintf("the session lasted longer than %v", sb.limits.SessionMax)})
 	s.strCap = int(sb.limits.Memory / 4)
 	s.runMu.Lock()
 	ps.sess = s
@@ -260,6 +266,7 @@ func (sb *Sandbox) Start(ctx context.Context) (*Session, error) {
 	if sb.closed {
 		sb.mu.Unlock()
 		s.cancel(ErrClosed)
+		s.stopTimer()
 		s.discard()
 		return nil, ErrClosed
 	}

@@ -19,8 +19,9 @@ type Session struct {
 	sb      *Sandbox
 	ps      *pstate
 	lstate  *lua.LState
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	stopTimer context.CancelFunc // releases the SessionMax deadline
 	globals *lua.LTable
 	strMT   *lua.LTable // the protected metatable of strings for this session
 	strCap  int         // the longest string a library function may build
@@ -68,8 +69,8 @@ func (s *Session) L() *lua.LState { return s.lstate }
 func (s *Session) Globals() *lua.LTable { return s.globals }
 
 // Context returns the session's context. It is cancelled by Stop, by a
-// limit, after Limits.SessionMax, by the parent context passed to Start and
-// by Close; context.Cause tells which.
+// limit, by the parent context passed to Start and by Close, and its
+// deadline is Start + Limits.SessionMax; context.Cause tells which.
 func (s *Session) Context() context.Context { return s.ctx }
 
 // Stop ends the script with cause (ErrStopped if nil). The script cannot
@@ -262,6 +263,7 @@ func (s *Session) Close() {
 	s.closed = true
 	s.endPhase()
 	s.cancel(errSessionClosed)
+	s.stopTimer()
 	s.sb.mu.Lock()
 	delete(s.sb.sessions, s)
 	s.sb.mu.Unlock()

@@ -57,22 +57,18 @@ func (sb *Sandbox) watch() {
 	}
 }
 
-// checkClocks stops the sessions over their compute or session time.
+// checkClocks stops the sessions over their compute time. (SessionMax is
+// the deadline of the session's context.)
 func (sb *Sandbox) checkClocks(stops []stopped) []stopped {
 	now := sb.nanotime()
-	compute, sessionMax := int64(sb.limits.Compute), int64(sb.limits.SessionMax)
+	compute := int64(sb.limits.Compute)
 	sb.mu.Lock()
 	for s := range sb.sessions {
 		if s.stopped.Load() {
 			continue
 		}
-		var err *LimitError
 		if p := s.phase.Load(); p != 0 && now-p > compute {
-			err = &LimitError{Kind: KindCompute, Detail: fmt.Sprintf("ran Lua for more than %v without waiting for input", sb.limits.Compute)}
-		} else if now-s.started > sessionMax {
-			err = &LimitError{Kind: KindSession, Detail: fmt.Sprintf("the session lasted longer than %v", sb.limits.SessionMax)}
-		}
-		if err != nil {
+			err := &LimitError{Kind: KindCompute, Detail: fmt.Sprintf("ran Lua for more than %v without waiting for input", sb.limits.Compute)}
 			s.Stop(err)
 			stops = append(stops, stopped{s, err})
 		}
