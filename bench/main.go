@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -59,7 +60,10 @@ var (
 	duration = flag.Duration("d", 3*time.Second, "how long each load phase runs")
 	workers  = flag.Int("c", 32, "concurrent HTTP clients")
 	idle     = flag.Int("idle", 10000, "idle conversations for (d)")
+	only     = flag.String("only", "abcd", "which figures to measure")
 )
+
+func want(f string) bool { return strings.Contains(*only, f) }
 
 type rig struct {
 	st  *sqlite.Store
@@ -207,6 +211,22 @@ func main() {
 	fmt.Printf("chorus bench: %d cores, %s per phase, %d clients (GOMAXPROCS %d)\n\n", runtime.NumCPU(), *duration, *workers, runtime.GOMAXPROCS(0))
 
 	// (a) new session per turn vs a bare handler.
+	if want("a") {
+		benchNewSessions(r)
+	}
+	if want("b") {
+		benchMultiTurn(r)
+	}
+	if want("c") {
+		benchStart(r.sb)
+	}
+	r.close()
+	if want("d") {
+		benchIdle(dir)
+	}
+}
+
+func benchNewSessions(r *rig) {
 	bareURL, stopBare := bareServer()
 	bare, err := load(bareURL+"/v1/web/three/messages", *workers, *duration, func(w, i int) []byte { return turnBody(fmt.Sprint("w", w), "hello") })
 	stopBare()
@@ -221,7 +241,9 @@ func main() {
 		fail(fmt.Errorf("(a): %w", err))
 	}
 	fmt.Printf("(a) new-session web turns:   %8.0f turns/s   bare net/http JSON handler %8.0f req/s   ratio %.2f   (targets: >= 5000/s, >= 0.25)\n", newSess, bare, newSess/bare)
+}
 
+func benchMultiTurn(r *rig) {
 	// (b) one long conversation per worker.
 	for w := 0; w < *workers; w++ { // open each worker's conversation
 		if _, err := load(r.url+"/v1/web/multi/messages", 1, time.Nanosecond, func(_, _ int) []byte { return turnBody(fmt.Sprint("m", w), "start") }); err != nil {
@@ -233,13 +255,6 @@ func main() {
 		fail(fmt.Errorf("(b): %w", err))
 	}
 	fmt.Printf("(b) turns inside ask:        %8.0f turns/s   (%d conversations, each one long ask loop)\n", multi, *workers)
-
-	// (c) session start vs a pooled bare LState.
-	benchStart(r.sb)
-
-	// (d) idle waiting conversations.
-	r.close()
-	benchIdle(dir)
 }
 
 func benchStart(sb *sandbox.Sandbox) {
