@@ -137,10 +137,15 @@ func (a addresses) delete(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "bad_network", err.Error())
 		return
 	}
-	raw, err := url.PathUnescape(chi.URLParam(r, "address"))
-	if err != nil {
-		fail(w, http.StatusBadRequest, "bad_address", "the address must be URL-escaped")
-		return
+	// chi matches on RawPath when the request has one (escaped slashes and
+	// the like): the parameter is then still escaped.
+	raw := chi.URLParam(r, "address")
+	if r.URL.RawPath != "" {
+		var err error
+		if raw, err = url.PathUnescape(raw); err != nil {
+			fail(w, http.StatusBadRequest, "bad_address", "the address must be URL-escaped")
+			return
+		}
 	}
 	addr, err := channels.Normalize(n, raw)
 	if err != nil {

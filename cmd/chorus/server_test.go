@@ -261,6 +261,9 @@ func TestAPIAccountsIsolationAndRoles(t *testing.T) {
 		}
 	}
 	expect(t, "release", ts.do("DELETE", "/v1/addresses/xmpp/"+url.PathEscape("bot@example.org"), bob, "", nil), 204)
+	expect(t, "sip name with escapes", ts.json("POST", "/v1/addresses", bob, map[string]string{"network": "web", "address": "100%off", "app": "mine"}), 201)
+	expect(t, "release escaped", ts.do("DELETE", "/v1/addresses/web/"+url.PathEscape("100%off"), bob, "", nil), 204)
+	expect(t, "release sip", ts.do("DELETE", "/v1/addresses/sip/"+url.PathEscape("sip:Mine@EXAMPLE.org"), bob, "", nil), 204)
 	ts.do("GET", "/v1/addresses", ts.admin, "", nil).json(t, &addrs)
 	if len(addrs) < 4 {
 		t.Fatalf("admin sees %d addresses", len(addrs))
