@@ -213,7 +213,7 @@ func (s *Session) Run(proto *lua.FunctionProto) error {
 	fn := L.NewFunctionFromProto(proto)
 	fn.Env = s.globals
 	L.Push(fn)
-	err := L.PCall(0, 0, nil)
+	err := pcall(L)
 	s.resume() // in case Go code returned to Lua while blocked
 	L.SetTop(0)
 	s.endPhase()
@@ -226,6 +226,19 @@ func (s *Session) Run(proto *lua.FunctionProto) error {
 		return scriptError(err)
 	}
 	return nil
+}
+
+// pcall runs the function on top of L's stack. PCall recovers the script's
+// errors; a panic escaping PCall itself (from its own recovery on a state
+// left inconsistent) is turned into an error here rather than crashing the
+// process.
+func pcall(L *lua.LState) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error: %v", r)
+		}
+	}()
+	return L.PCall(0, 0, nil)
 }
 
 func scriptError(err error) error {

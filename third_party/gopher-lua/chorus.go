@@ -71,3 +71,16 @@ func (tb *LTable) Copy() *LTable {
 	}
 	return c
 }
+
+// framePos is the line a Lua call frame is at. A frame pushed but not yet
+// started (a registry overflow on entering a function) has Pc 0: stock code
+// indexed DbgSourcePositions[-1] there, and as PCall builds a traceback in
+// its deferred recovery, the panic escaped every PCall and killed the
+// process. Such a frame reports the line its function was defined on.
+func framePos(cf *callFrame) int {
+	p := cf.Fn.Proto
+	if cf.Pc > 0 && cf.Pc-1 < len(p.DbgSourcePositions) {
+		return p.DbgSourcePositions[cf.Pc-1]
+	}
+	return p.LineDefined
+}

@@ -788,7 +788,7 @@ func (ls *LState) where(level int, skipg bool) string {
 	}
 	line := ""
 	if proto != nil {
-		line = fmt.Sprintf("%v:", proto.DbgSourcePositions[cf.Pc-1])
+		line = fmt.Sprintf("%v:", framePos(cf)) // CHORUS: see framePos
 	}
 	return fmt.Sprintf("%v:%v", sourcename, line)
 }
@@ -815,7 +815,7 @@ func (ls *LState) stackTrace(level int) string {
 		}
 		where := "[G]:"
 		if proto := cf.Fn.Proto; proto != nil {
-			where = fmt.Sprintf("%v:%v:", proto.SourceName, proto.DbgSourcePositions[cf.Pc-1])
+			where = fmt.Sprintf("%v:%v:", proto.SourceName, framePos(cf))
 		}
 		return fmt.Sprintf("\t%v in %v", where, ls.formattedFrameFuncName(cf))
 	}
@@ -1796,7 +1796,7 @@ func (ls *LState) GetInfo(what string, dbg *Debug, fn LValue) (LValue, error) {
 		case 'l':
 			if !f.IsG && dbg.frame != nil {
 				if dbg.frame.Pc > 0 {
-					dbg.CurrentLine = f.Proto.DbgSourcePositions[dbg.frame.Pc-1]
+					dbg.CurrentLine = framePos(dbg.frame) // CHORUS: see framePos
 				}
 			} else {
 				dbg.CurrentLine = -1
