@@ -80,6 +80,10 @@
 //     It picks no new victim while one is unwinding (up to 1 s), and collects
 //     again once it has. New also sets HeapLimit as the runtime's soft
 //     memory limit unless a smaller one is set.
+//   - The fork also fixes crashes of stock gopher-lua that a script could
+//     reach (resuming a "normal" coroutine, yielding across Go calls, a
+//     traceback of an unstarted frame, a deep-recursion panic, quadratic
+//     tracebacks): see third_party/gopher-lua/CHORUS.md.
 //   - Coroutines are counted per session (each has its own registry);
 //     unpack and string.byte return at most 8,000 values; the registry grows
 //     to 64K slots at most; the fork keeps a far integer key (t[5e7] = 1) in

@@ -16,15 +16,15 @@ import (
 // goroutine that called Start: Run, Blocking, Charge and Close must be
 // called from it (Stop, Context and Stats from anywhere).
 type Session struct {
-	sb      *Sandbox
-	ps      *pstate
-	lstate  *lua.LState
+	sb        *Sandbox
+	ps        *pstate
+	lstate    *lua.LState
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
 	stopTimer context.CancelFunc // releases the SessionMax deadline
-	globals *lua.LTable
-	strMT   *lua.LTable // the protected metatable of strings for this session
-	strCap  int         // the longest string a library function may build
+	globals   *lua.LTable
+	strMT     *lua.LTable // the protected metatable of strings for this session
+	strCap    int         // the longest string a library function may build
 
 	// runMu is held by the owner goroutine from Start to Close, except
 	// between Blocking and resume: holding it is what lets the watchdog walk
