@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -15,7 +16,7 @@ import (
 // globals. A verb that waits calls Blocking first, so the wait does not count
 // against the compute limit.
 func Example() {
-	sb, err := sandbox.New(sandbox.Config{})
+	sb, err := sandbox.New(sandbox.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		panic(err)
 	}
