@@ -213,16 +213,24 @@ func TestIsolationBetweenSessions(t *testing.T) {
 		x_global = "leaked"
 		pcall(function() getmetatable("").__index = {len = function() return -1 end} end)
 		pcall(setmetatable, 1, {__index = function() return "num" end})
+		table.insert(string, "appended")
+		rawset(os, "time", function() return 0 end)
+		coroutine.extra = 1
+		table.remove(math, 1)
+		table.sort(table)
 		table.insert = nil
 		say("set")
 	`)
 	probe := h.script("probe", `
 		say(string.upper("ok") .. " " .. tostring(math.pi > 3.14) .. " " .. tostring(x_global) .. " " .. ("abc"):len() .. " " .. type(table.insert))
+		say(tostring(string[1]) .. " " .. tostring(os.time() > 0) .. " " .. tostring(coroutine.extra))
 	`)
 	for i := 0; i < 3; i++ {
-		h.chat(trap, "x")
+		if c, s := h.chat(trap, "x"); strings.Join(replies(c), "") != "set" || s.EndReason != "completed" {
+			t.Fatalf("the trap script did not run to its end: %q %s %s", replies(c), s.EndReason, logText(h.logs(s.ID)))
+		}
 		c, _ := h.chat(probe, "x")
-		if got := strings.Join(replies(c), ""); got != "OK true nil 3 function" {
+		if got := strings.Join(replies(c), "|"); got != "OK true nil 3 function|nil true nil" {
 			t.Fatalf("round %d: a later session saw a change: %q", i, got)
 		}
 	}

@@ -158,13 +158,17 @@ var clearedTypes = []lua.LValue{lua.LNil, lua.LFalse, lua.LNumber(0), &lua.LFunc
 func (s *Session) reset() {
 	L := s.lstate
 	lib, _ := libs() // built by New
+	// Library tables are copy-on-write views of the shared templates
+	// (third_party/gopher-lua CHORUS.md): a session that changes
+	// string.upper writes its own copy; one that changes nothing copies
+	// nothing. The globals are copied outright: every session adds to them.
 	g := lib.globalsT.Copy()
-	str := lib.strT.Copy()
+	str := lib.strT.CopyOnWrite()
 	g.RawSetString("string", str)
-	g.RawSetString("table", lib.tabT.Copy())
-	g.RawSetString("math", lib.mathT.Copy())
-	g.RawSetString("coroutine", lib.coT.Copy())
-	g.RawSetString("os", lib.osT.Copy())
+	g.RawSetString("table", lib.tabT.CopyOnWrite())
+	g.RawSetString("math", lib.mathT.CopyOnWrite())
+	g.RawSetString("coroutine", lib.coT.CopyOnWrite())
+	g.RawSetString("os", lib.osT.CopyOnWrite())
 	g.RawSetString("_G", g)
 	s.globals = g
 

@@ -91,6 +91,9 @@ const maxPooled = 256
 // goroutine that started it.
 type Sandbox struct {
 	limits    Limits
+	// sessionOver is the cause a session's context ends with at SessionMax
+	// (made once: every session would format the same sentence).
+	sessionOver *LimitError
 	heapLimit int64
 	interval  time.Duration
 	log       *slog.Logger
@@ -123,6 +126,7 @@ func New(cfg Config) (*Sandbox, error) {
 		sessions:  make(map[*Session]struct{}),
 		done:      make(chan struct{}),
 	}
+	sb.sessionOver = &LimitError{Kind: KindSession, Detail: fmt.Sprintf("the session lasted longer than %v", sb.limits.SessionMax)}
 	if sb.heapLimit == 0 {
 		sb.heapLimit = DefaultHeapLimit
 	}
@@ -253,8 +257,7 @@ func (sb *Sandbox) Start(ctx context.Context) (*Session, error) {
 	// outer one ends at SessionMax with a session limit.
 	inner, cancel := context.WithCancelCause(ctx)
 	s.cancel = cancel
-	s.ctx, s.stopTimer = context.WithDeadlineCause(inner, time.Now().Add(sb.limits.SessionMax),
-		&LimitError{Kind: KindSession, Detail: fmt.Sprintf("the session lasted longer than %v", sb.limits.SessionMax)})
+	s.ctx, s.stopTimer = context.WithDeadlineCause(inner, time.Now().Add(sb.limits.SessionMax), sb.sessionOver)
 	s.strCap = int(sb.limits.Memory / 4)
 	s.runMu.Lock()
 	ps.sess = s

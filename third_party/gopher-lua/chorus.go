@@ -84,3 +84,36 @@ func framePos(cf *callFrame) int {
 	}
 	return p.LineDefined
 }
+
+// CopyOnWrite returns a table that reads tb's keys and values without
+// copying them, and copies them the first time it is written to (any
+// RawSet*, Append, Insert, Remove or table.sort). tb itself must not be
+// written to afterwards. The sandbox gives every session such views of its
+// library tables: a session that changes string.upper changes only its own
+// copy, and a session that changes nothing copies nothing.
+func (tb *LTable) CopyOnWrite() *LTable {
+	return &LTable{Metatable: tb.Metatable, array: tb.array, dict: tb.dict, strdict: tb.strdict, keys: tb.keys, k2i: tb.k2i, cow: true}
+}
+
+// own makes a copy-on-write table's parts its own before a write.
+func (tb *LTable) own() {
+	if !tb.cow {
+		return
+	}
+	tb.cow = false
+	if tb.array != nil {
+		tb.array = slices.Clone(tb.array)
+	}
+	if tb.dict != nil {
+		tb.dict = maps.Clone(tb.dict)
+	}
+	if tb.strdict != nil {
+		tb.strdict = maps.Clone(tb.strdict)
+	}
+	if tb.keys != nil {
+		tb.keys = slices.Clone(tb.keys)
+	}
+	if tb.k2i != nil {
+		tb.k2i = maps.Clone(tb.k2i)
+	}
+}

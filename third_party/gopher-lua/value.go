@@ -148,6 +148,7 @@ type LTable struct {
 	strdict map[string]LValue
 	keys    []LValue
 	k2i     map[LValue]int
+	cow     bool // CHORUS: shares its parts with a template; copy before writing
 }
 
 func (tb *LTable) String() string   { return fmt.Sprintf("table: %p", tb) }
