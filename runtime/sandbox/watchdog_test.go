@@ -137,7 +137,8 @@ func TestWatchdogComputingGrower(t *testing.T) {
 
 // TestEstimate checks the walk's estimate of what a script holds.
 func TestEstimate(t *testing.T) {
-	sb := newTestSandbox(t, Config{})
+	// Building 100,000 tables takes longer than the default 2 s under -race.
+	sb := newTestSandbox(t, Config{Limits: Limits{Compute: 30 * time.Second}})
 	s, _ := sb.Start(context.Background())
 	defer s.Close()
 	base := s.estimate(1<<62, maxWalkNodes)
