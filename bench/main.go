@@ -350,6 +350,7 @@ func benchIdle(dir string) {
 	_ = r.st.Sync(context.Background())
 	opened := time.Since(start)
 	after := heapAndStacks()
+	writeHeapProfile()
 	per := float64(after-before) / float64(*idle)
 	fmt.Printf("(d) idle waiting conversation: %6.1f KiB each with %d open (opened in %v; target <= 64 KiB)\n", per/1024, *idle, opened.Round(time.Millisecond))
 	runtime.KeepAlive(th)

@@ -133,7 +133,7 @@ func (t *Threads) start(k key, m channels.Message) *Conv {
 			InitialText: m.Text,
 			Headers:     m.Headers,
 		},
-		inbox:     make(chan channels.Message, t.cfg.QueueDepth),
+		inbox:     make(chan *channels.Message, t.cfg.QueueDepth),
 		delivered: 1,
 		consumed:  1,
 		changed:   make(chan struct{}),
@@ -165,7 +165,7 @@ func (t *Threads) Open(local, remote channels.Address, id string) (*Conv, error)
 	c := &Conv{
 		t: t, k: k, ctx: ctx, cancel: cancel, owned: true,
 		info:    channels.Info{ID: id, Local: local, Remote: remote},
-		inbox:   make(chan channels.Message, t.cfg.QueueDepth),
+		inbox:   make(chan *channels.Message, t.cfg.QueueDepth),
 		changed: make(chan struct{}),
 		lastIn:  time.Now(),
 	}
@@ -219,7 +219,7 @@ func (t *Threads) finish(c *Conv) {
 	for {
 		select {
 		case m := <-c.inbox:
-			left = append(left, m)
+			left = append(left, *m)
 			continue
 		default:
 		}

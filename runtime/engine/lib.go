@@ -19,13 +19,13 @@ func (e *Engine) openLibs(s *sandbox.Session, env *lua.LTable, code *compiled, c
 		e.cfg.HTTP.Open(L, env, s)
 	}
 
-	cfg := L.NewTable()
+	cfg := L.CreateTable(0, len(cfgValues))
 	for k, v := range cfgValues {
 		cfg.RawSetString(k, lua.LString(v))
 	}
 	env.RawSetString("config", cfg)
 
-	kv := L.NewTable()
+	kv := L.CreateTable(0, 3)
 	kv.RawSetString("get", L.NewFunction(func(L *lua.LState) int {
 		k := checkKey(L)
 		var v string
@@ -125,7 +125,7 @@ func (e *Engine) openLibs(s *sandbox.Session, env *lua.LTable, code *compiled, c
 		return 1
 	}))
 
-	loaded := L.NewTable()
+	loaded := L.CreateTable(0, 0)
 	env.RawSetString("require", L.NewFunction(func(L *lua.LState) int {
 		name := L.CheckString(1)
 		if v := loaded.RawGetString(name); v != lua.LNil {

@@ -96,7 +96,7 @@ func (r *Runtime) ask(L *lua.LState) int {
 }
 
 func (r *Runtime) choice(interp, concept string, conf float64) *lua.LTable {
-	c := r.L.NewTable()
+	c := r.L.CreateTable(0, 3)
 	c.RawSetString("interpretation", lua.LString(interp))
 	if concept != "" {
 		c.RawSetString("concept", lua.LString(concept))

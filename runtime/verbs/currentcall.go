@@ -10,7 +10,7 @@ import (
 func (r *Runtime) conversationTable(c channels.Conversation) *lua.LTable {
 	L := r.L
 	info := c.Info()
-	t := L.NewTable()
+	t := L.CreateTable(0, 16)
 	set := func(k, v string) {
 		if v != "" {
 			t.RawSetString(k, lua.LString(v))
@@ -39,7 +39,7 @@ func (r *Runtime) conversationTable(c channels.Conversation) *lua.LTable {
 		set("e164CalledID", called)
 	}
 	set("sessionId", info.ID)
-	hdr := L.NewTable()
+	hdr := L.CreateTable(0, len(info.Headers))
 	for k, v := range info.Headers {
 		hdr.RawSetString(k, lua.LString(v))
 	}

@@ -140,7 +140,7 @@ func (r *Runtime) active() bool {
 
 // event builds a result event table.
 func (r *Runtime) event(name string, attempt int) *lua.LTable {
-	t := r.L.NewTable()
+	t := r.L.CreateTable(0, 4)
 	t.RawSetString("name", lua.LString(name))
 	if attempt > 0 {
 		t.RawSetString("attempt", lua.LNumber(attempt))
@@ -276,13 +276,13 @@ func toLua(L *lua.LState, v any, depth int) lua.LValue {
 	case int64:
 		return lua.LNumber(x)
 	case map[string]any:
-		t := L.NewTable()
+		t := L.CreateTable(0, len(x))
 		for k, e := range x {
 			t.RawSetString(k, toLua(L, e, depth+1))
 		}
 		return t
 	case []any:
-		t := L.NewTable()
+		t := L.CreateTable(len(x), 0)
 		for _, e := range x {
 			t.Append(toLua(L, e, depth+1))
 		}
