@@ -14,7 +14,9 @@ func BenchmarkSessionStart(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer sb.Close()
-	bare, ours := startRunners(b, sb)
-	b.Run("bare", bare)
-	b.Run("session", ours)
+	for name, src := range map[string]string{"3-line": threeLines, "30-line": menuScript} {
+		bare, ours := startRunners(b, sb, src)
+		b.Run(name+"/bare", bare)
+		b.Run(name+"/session", ours)
+	}
 }

@@ -172,9 +172,13 @@ func (s *Session) reset() {
 	g.RawSetString("_G", g)
 	s.globals = g
 
-	mt := L.CreateTable(0, 2)
+	mt := s.ps.strMT
+	if mt == nil {
+		mt = L.CreateTable(0, 2)
+		mt.RawSetString("__metatable", lua.LFalse)
+		s.ps.strMT = mt
+	}
 	mt.RawSetString("__index", str)
-	mt.RawSetString("__metatable", lua.LFalse)
 	s.strMT = mt
 	L.SetMetatable(lua.LString(""), mt)
 	for _, v := range clearedTypes {
@@ -196,6 +200,9 @@ func (s *Session) clear() {
 	L := s.lstate
 	L.SetTop(0)
 	L.SetMetatable(lua.LString(""), lua.LNil)
+	if s.ps.strMT != nil {
+		s.ps.strMT.RawSetString("__index", lua.LNil) // do not keep the session's string table alive
+	}
 	L.Env = idleEnv
 	L.G.Global = idleEnv
 	L.RemoveContext()

@@ -183,6 +183,10 @@ func (sb *Sandbox) nanotime() int64 { return int64(time.Since(sb.epoch)) + 1 }
 type pstate struct {
 	L    *lua.LState
 	sess *Session // set by Start, cleared by Close; only the owner goroutine touches it
+	// strMT is the protected metatable of strings, reused by every session
+	// of this state: scripts cannot reach it (getmetatable("") is false), so
+	// only its __index, set per session, changes.
+	strMT *lua.LTable
 }
 
 // StringAlloc implements lua.Limiter for the VM's string concatenation.

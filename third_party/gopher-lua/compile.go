@@ -1319,11 +1319,13 @@ func compileFunctionExpr(context *funcContext, funcexpr *ast.FunctionExpr, ec *e
 		context.RegisterLocalVar(name)
 	}
 	if funcexpr.ParList.HasVargs {
-		if CompatVarArg {
+		// CHORUS: a main chunk gets no "arg" table, as in Lua 5.1 (lparser.c
+		// marks it VARARG_ISVARARG only). Stock code built one for every
+		// run of a chunk, unreachable (no local is named arg there), ~3 KB
+		// held for the whole life of a session.
+		if CompatVarArg && context.Parent != nil {
 			context.Proto.IsVarArg = VarArgHasArg | VarArgNeedsArg
-			if context.Parent != nil {
-				context.RegisterLocalVar("arg")
-			}
+			context.RegisterLocalVar("arg")
 		}
 		context.Proto.IsVarArg |= VarArgIsVarArg
 	}
