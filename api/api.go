@@ -30,6 +30,7 @@ func OpenAPI() []byte { return openapiDoc }
 type WebChannel interface {
 	HandleMessage(w http.ResponseWriter, r *http.Request)
 	HandleWS(w http.ResponseWriter, r *http.Request)
+	HandlePage(w http.ResponseWriter, r *http.Request)
 }
 
 // AddressState reports an address's live state: connected, connecting,
@@ -87,6 +88,7 @@ func (s *Server) Handler() http.Handler {
 		fail(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path)
 	})
 	r.Get("/healthz", s.healthz)
+	r.Get("/chat/{address}", s.cfg.Web.HandlePage)
 	r.Route("/v1", func(r chi.Router) {
 		r.Get("/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")

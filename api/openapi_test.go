@@ -41,6 +41,10 @@ func (s *openapiWebStub) HandleWS(w http.ResponseWriter, _ *http.Request) {
 	s.record("ws", w)
 }
 
+func (s *openapiWebStub) HandlePage(w http.ResponseWriter, _ *http.Request) {
+	s.record("page", w)
+}
+
 func (s *openapiWebStub) take() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -317,10 +321,13 @@ func TestOpenAPISecurityMatchesRouter(t *testing.T) {
 			continue
 		}
 		switch {
-		case strings.HasPrefix(o.path, "/v1/web/"):
+		case strings.HasPrefix(o.path, "/v1/web/") || strings.HasPrefix(o.path, "/chat/"):
 			want := "message"
-			if strings.HasSuffix(o.path, "/ws") {
+			switch {
+			case strings.HasSuffix(o.path, "/ws"):
 				want = "ws"
+			case strings.HasPrefix(o.path, "/chat/"):
+				want = "page"
 			}
 			if !slices.Equal(calls, []string{want}) {
 				t.Errorf("%s did not reach the web channel's %s handler (calls %q, status %d)", o, want, calls, rec.Code)

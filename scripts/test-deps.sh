@@ -2,9 +2,13 @@
 # Installs the Debian and npm packages the tests need when they are missing.
 # Idempotent; quiet when everything is there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-# Debian packages the test suite uses (add as channels arrive).
-DEB_PKGS=()
+# Debian packages the test suite uses: chromium for the chat page's browser
+# test (e2e/); node/npm drive it with playwright-core.
+DEB_PKGS=(chromium)
+command -v node >/dev/null 2>&1 || DEB_PKGS+=(nodejs)
+command -v npm >/dev/null 2>&1 || DEB_PKGS+=(npm)
 
 missing=()
 for p in "${DEB_PKGS[@]}"; do
@@ -14,10 +18,17 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "test-deps: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm packages of the browser tests (never a browser download: the tests
+# use Debian's chromium).
+if [ ! -d e2e/node_modules/playwright-core ]; then
+	echo "test-deps: npm ci in e2e/"
+	(cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 if ! command -v go >/dev/null 2>&1; then
-	echo "test-deps: Go is required (https://go.dev/dl/); see README" >&2
+	echo "test-deps: Go 1.26 is required (https://go.dev/dl/); see README" >&2
 	exit 1
 fi

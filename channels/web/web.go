@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -335,6 +336,30 @@ func checkMessage(from, text string) error {
 		return errors.New("text must be UTF-8")
 	}
 	return nil
+}
+
+//go:embed chat.html
+var chatPage []byte
+
+// HandlePage serves GET /chat/{address}: a chat page for people, talking to
+// the WebSocket below. Unknown addresses get 404.
+func (c *Channel) HandlePage(w http.ResponseWriter, r *http.Request) {
+	address, err := channels.Normalize(channels.Web, r.PathValue("address"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	ok, err := c.cfg.Resolve(r.Context(), address)
+	if err != nil || !ok {
+		http.Error(w, "No app answers at "+strconv.Quote(address)+".", http.StatusNotFound)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(chatPage)
 }
 
 // HandleWS serves GET /v1/web/{address}/ws?from=.
