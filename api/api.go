@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/chorus-dev/chorus/channels"
+	"github.com/chorus-dev/chorus/internal/httpjson"
 	"github.com/chorus-dev/chorus/runtime/applog"
 	"github.com/chorus-dev/chorus/runtime/engine"
 	"github.com/chorus-dev/chorus/store"
@@ -182,22 +183,12 @@ func (s *Server) account(ctx context.Context, key string) (store.Account, error)
 }
 
 // errorBody is every error's JSON.
-type errorBody struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-	Line  int    `json:"line,omitempty"`
-	File  string `json:"file,omitempty"`
-}
+type errorBody = httpjson.Error
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func fail(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, errorBody{Error: msg, Code: code})
-}
+var (
+	writeJSON = httpjson.Write
+	fail      = httpjson.Fail
+)
 
 func (s *Server) internal(w http.ResponseWriter, what string, err error) {
 	s.log.Error("api: "+what, "err", err)

@@ -89,14 +89,23 @@ func Bundle(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	paths := make([]string, 0, len(s.Files))
-	for p := range s.Files {
+	return TarGz(s.Files)
+}
+
+// TarGz packs bundle files as a tar.gz, main.lua first and the rest in
+// name order, with fixed times and modes so that the same files always give
+// the same bytes (and sha256).
+func TarGz(files map[string][]byte) ([]byte, error) {
+	paths := make([]string, 0, len(files))
+	for p := range files {
 		if p != EntryPoint {
 			paths = append(paths, p)
 		}
 	}
 	slices.Sort(paths)
-	paths = append([]string{EntryPoint}, paths...)
+	if _, ok := files[EntryPoint]; ok {
+		paths = append([]string{EntryPoint}, paths...)
+	}
 
 	var buf bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
@@ -105,7 +114,7 @@ func Bundle(name string) ([]byte, error) {
 	}
 	tw := tar.NewWriter(zw)
 	for _, p := range paths {
-		b := s.Files[p]
+		b := files[p]
 		hdr := &tar.Header{
 			Typeflag: tar.TypeReg,
 			Name:     path.Clean(p),

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chorus-dev/chorus/channels"
 	"github.com/chorus-dev/chorus/channels/thread"
+	"github.com/chorus-dev/chorus/internal/httpjson"
 )
 
 // Config configures the web channel.
@@ -220,20 +221,10 @@ func (c *Channel) SendMessage(ctx context.Context, m channels.Message) error {
 	return c.deliver(ctx, m)
 }
 
-type apiError struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func fail(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, apiError{Error: msg, Code: code})
-}
+var (
+	writeJSON = httpjson.Write
+	fail      = httpjson.Fail
+)
 
 // TurnRequest is the body of POST /v1/web/{address}/messages.
 type TurnRequest struct {

@@ -1,17 +1,14 @@
 package main
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,6 +18,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/chorus-dev/chorus/apps"
 )
 
 func sha256hex(b []byte) string {
@@ -305,7 +304,11 @@ func readUpload(p string) (body []byte, ctype, name string, err error) {
 	}
 	base := filepath.Base(filepath.Clean(p))
 	if fi.IsDir() {
-		b, err := tarDir(p)
+		files, err := readAppFiles(p)
+		if err != nil {
+			return nil, "", "", err
+		}
+		b, err := apps.TarGz(files)
 		return b, "application/gzip", base, err
 	}
 	b, err := os.ReadFile(p)
@@ -323,50 +326,6 @@ func readUpload(p string) (body []byte, ctype, name string, err error) {
 		return b, "application/zip", strings.TrimSuffix(base, ".zip"), nil
 	}
 	return nil, "", "", fmt.Errorf("%s: want a .lua script, a .tar.gz/.zip bundle or a directory with main.lua", p)
-}
-
-// tarDir packs dir (without testdata/ and dot files) as tar.gz.
-func tarDir(dir string) ([]byte, error) {
-	if _, err := os.Stat(filepath.Join(dir, "main.lua")); err != nil {
-		return nil, fmt.Errorf("%s has no main.lua (the entry point)", dir)
-	}
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel != "." && (strings.HasPrefix(d.Name(), ".") || (d.IsDir() && (d.Name() == "testdata" || d.Name() == "node_modules"))) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() || !d.Type().IsRegular() {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: filepath.ToSlash(rel), Mode: 0o644, Size: int64(len(b)), ModTime: time.Unix(0, 0)}); err != nil {
-			return err
-		}
-		_, err = tw.Write(b)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 func newAddr() *cobra.Command {
