@@ -147,7 +147,30 @@ func normalizeSIP(s string) (string, error) {
 	if user == "" {
 		return "", fmt.Errorf("sip address %q: empty user part", s)
 	}
+	if numericUser(user) { // a telephone-number user: E.164 like every number
+		n, err := NormalizeNumber(user)
+		if err != nil {
+			return "", fmt.Errorf("sip address %q: %w", s, err)
+		}
+		user = n
+	}
 	return "sip:" + user + "@" + strings.ToLower(host), nil
+}
+
+// numericUser reports whether a SIP user part is a telephone number: digits,
+// an optional leading "+", and visual separators.
+func numericUser(u string) bool {
+	digits := 0
+	for i, r := range u {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case r == '+' && i == 0, r == '-', r == '.', r == '(', r == ')':
+		default:
+			return false
+		}
+	}
+	return digits > 0
 }
 
 // SIPUser returns the user part of a normalised sip address (or the number).

@@ -238,6 +238,8 @@ func TestAPIAccountsIsolationAndRoles(t *testing.T) {
 	// Phone numbers: operators and admin only.
 	expect(t, "developer binds a number", ts.json("POST", "/v1/addresses", bob, map[string]string{"network": "sms", "address": "+1 407 555 0100", "app": "mine"}), 403)
 	expect(t, "developer binds a numeric sip user", ts.json("POST", "/v1/addresses", bob, map[string]string{"network": "sip", "address": "14075550100", "app": "mine"}), 403)
+	expect(t, "developer binds a numeric sip URI", ts.json("POST", "/v1/addresses", bob, map[string]string{"network": "sip", "address": "sip:14075550100@carrier.example", "app": "mine"}), 403)
+	expect(t, "developer binds a formatted sip number", ts.json("POST", "/v1/addresses", bob, map[string]string{"network": "sip", "address": "sip:+1-407-555-0100@x", "app": "mine"}), 403)
 	expect(t, "developer binds a sip name", ts.json("POST", "/v1/addresses", bob, map[string]string{"network": "sip", "address": "sip:Mine@Example.org", "app": "mine"}), 201)
 	expect(t, "operator app", ts.push(op, "ivr", `say("x")`), 201)
 	r := ts.json("POST", "/v1/addresses", op, map[string]any{"network": "sms", "address": "1 (407) 555-0100", "app": "ivr", "route": "main"})

@@ -384,3 +384,45 @@ func TestLaunchAndEnd(t *testing.T) {
 		t.Fatalf("session %+v log %q", s, logText(h.logs(id)))
 	}
 }
+
+type recordingSender struct {
+	mu   sync.Mutex
+	sent []channels.Message
+}
+
+func (r *recordingSender) SendMessage(_ context.Context, m channels.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, m)
+	return nil
+}
+
+// TestOutboundOnlyFromOwnAddresses: an app may message and call only from
+// addresses bound to it, never as another app (or account) would.
+func TestOutboundOnlyFromOwnAddresses(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	rec := &recordingSender{}
+	h.eng.SetOutbound(engine.Router{Senders: map[channels.Network]channels.Sender{channels.Web: rec}})
+	h.script("bank", `say("hello")`)
+	mallory := h.script("mallory", `
+		local ok, err = message("Security check: reply with your PIN", {to = "alice", network = "WEB", from = "bank"})
+		say("spoof: " .. tostring(ok) .. " " .. tostring(err))
+		local ev = call("bob", {network = "WEB", callerID = "bank"})
+		say("call: " .. ev.name)
+		ok, err = message("hi from me", {to = "alice", network = "WEB"})
+		say("own: " .. tostring(ok))
+		ok, err = message("explicit", {to = "alice", network = "WEB", from = "mallory"})
+		say("explicit own: " .. tostring(ok))
+	`)
+	c, _ := h.chat(mallory, "go")
+	got := strings.Join(replies(c), "|")
+	if !strings.Contains(got, "spoof: nil") || !strings.Contains(got, "not bound to this app") || !strings.Contains(got, "call: error") ||
+		!strings.Contains(got, "own: true") || !strings.Contains(got, "explicit own: true") {
+		t.Fatalf("replies %q", got)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.sent) != 2 || rec.sent[0].From.ID != "mallory" || rec.sent[1].From.ID != "mallory" {
+		t.Fatalf("sent %+v", rec.sent)
+	}
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -39,24 +40,49 @@ func (o appOutbound) allow() error {
 }
 
 func (o appOutbound) Message(ctx context.Context, m channels.Message) error {
+	from, err := o.from(ctx, m.From.Network, m.From.ID)
+	if err != nil {
+		return err
+	}
 	if err := o.allow(); err != nil {
 		return err
 	}
-	if m.From.ID == "" {
-		m.From.ID = o.e.appAddress(ctx, o.rt, m.From.Network)
-	}
+	m.From.ID = from
 	return o.e.cfg.Outbound.Message(ctx, m)
 }
 
 func (o appOutbound) Dial(ctx context.Context, n channels.Network, from, to string, opts channels.DialOptions) (channels.Conversation, error) {
+	from, err := o.from(ctx, n, from)
+	if err != nil {
+		return nil, err
+	}
 	if err := o.allow(); err != nil {
 		return nil, err
 	}
-	if from == "" {
-		from = o.e.appAddress(ctx, o.rt, n)
-	}
 	opts.SessionID = o.sessionID
 	return o.e.cfg.Outbound.Dial(ctx, n, from, to, opts)
+}
+
+// ErrNotYourAddress refuses a from/callerID that is not the app's own.
+var ErrNotYourAddress = errors.New("an app sends and calls only from its own addresses")
+
+// from is the address an app sends from on network n: the one it names,
+// which must be bound to this app (an app must never speak as another
+// app's or another account's address), or by default its first address on
+// that network ("" when it has none: the channel then says so).
+func (o appOutbound) from(ctx context.Context, n channels.Network, from string) (string, error) {
+	if from == "" {
+		return o.e.appAddress(ctx, o.rt, n), nil
+	}
+	id, err := channels.Normalize(n, from)
+	if err != nil {
+		return "", err
+	}
+	rec, err := o.e.cfg.Store.Address(ctx, string(n), id)
+	if err != nil || rec.AppID != o.rt.AppID {
+		return "", fmt.Errorf("%s address %s is not bound to this app: %w", n, id, ErrNotYourAddress)
+	}
+	return id, nil
 }
 
 // appAddress is the app's first address on network n ("" if none).
