@@ -140,8 +140,10 @@ func newRig(dir string) (*rig, error) {
 	wc, err := web.New(web.Config{
 		Handler:   eng,
 		Resolve:   func(ctx context.Context, a string) (bool, error) { return eng.Resolve(ctx, channels.Address{Network: channels.Web, ID: a}) },
-		NewID:     engine.NewID,
-		PerSender: 1e9,
+		NewID:            engine.NewID,
+		PerSender:        1e9, // one client drives all the load
+		PerIP:            1e9,
+		MaxConversations: *idle + 1000,
 	})
 	if err != nil {
 		return nil, err
@@ -380,7 +382,7 @@ func benchIdle(dir string) {
 			fail(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if st := c.WaitTurn(ctx, seq); st.String() != "waiting" {
+		if _, st := c.WaitTurn(ctx, seq); st.String() != "waiting" {
 			fail(fmt.Errorf("conversation %d is %s, not waiting", i, st))
 		}
 		cancel()

@@ -16,7 +16,6 @@ type Conv struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	info   channels.Info
-	first  channels.Message
 	inbox  chan *channels.Message // pointers: an idle inbox costs 16 words, not 16 messages
 	owned  bool // opened with Open: no handler goroutine
 
@@ -26,18 +25,26 @@ type Conv struct {
 	consumed  uint64 // messages the script has received
 	changed   chan struct{}
 	lastIn    time.Time
+	idle      *time.Timer
+	// next is the conversation the messages left in this one's inbox
+	// started; their sequence numbers there are ours minus nextOffset.
+	next       *Conv
+	nextOffset uint64
 }
 
 var _ channels.Conversation = (*Conv)(nil)
 
 func (c *Conv) run() {
 	defer c.t.wg.Done()
-	idle := time.AfterFunc(c.t.cfg.Idle, c.idleCheck)
+	c.mu.Lock()
+	c.idle = time.AfterFunc(c.t.cfg.Idle, c.idleCheck)
+	c.mu.Unlock()
 	defer func() {
-		idle.Stop()
+		c.mu.Lock()
+		c.idle.Stop()
+		c.mu.Unlock()
 		c.cancel(ErrEnded)
 		c.t.finish(c)
-		c.observe(Event{State: Ended})
 	}()
 	defer func() {
 		if r := recover(); r != nil {
@@ -47,15 +54,19 @@ func (c *Conv) run() {
 	c.t.cfg.Handler.ServeConversation(c)
 }
 
+// idleCheck ends the conversation if nothing arrived for Idle, or re-arms
+// its one timer for when that would be.
 func (c *Conv) idleCheck() {
 	c.mu.Lock()
-	since := time.Since(c.lastIn)
-	c.mu.Unlock()
-	if since >= c.t.cfg.Idle {
-		c.cancel(ErrIdle)
+	defer c.mu.Unlock()
+	if c.state == Ended {
 		return
 	}
-	time.AfterFunc(c.t.cfg.Idle-since, c.idleCheck)
+	if since := time.Since(c.lastIn); since < c.t.cfg.Idle {
+		c.idle.Reset(c.t.cfg.Idle - since)
+		return
+	}
+	c.cancel(ErrIdle)
 }
 
 func (c *Conv) push(m channels.Message) (uint64, error) {
@@ -87,7 +98,6 @@ func (c *Conv) Close() {
 	}
 	c.cancel(ErrEnded)
 	c.t.finish(c)
-	c.observe(Event{State: Ended})
 }
 
 // End cancels the conversation with cause (API DELETE, shutdown).
@@ -190,12 +200,24 @@ func (c *Conv) Status() (State, uint64, <-chan struct{}) {
 }
 
 // WaitTurn waits until the script has consumed message seq and then waits
-// for input or ends, or until ctx is done. It returns the state then.
-func (c *Conv) WaitTurn(ctx context.Context, seq uint64) State {
+// for input or ends, or until ctx is done. It returns the conversation the
+// message was answered in (a message left queued when a conversation ended
+// starts the next one, which WaitTurn follows) and its state then.
+func (c *Conv) WaitTurn(ctx context.Context, seq uint64) (*Conv, State) {
 	for {
 		st, consumed, ch := c.Status()
-		if st == Ended || (st == Waiting && consumed >= seq) {
-			return st
+		if st == Ended {
+			c.mu.Lock()
+			next, off := c.next, c.nextOffset
+			c.mu.Unlock()
+			if next != nil && seq > off {
+				c, seq = next, seq-off
+				continue
+			}
+			return c, st
+		}
+		if st == Waiting && consumed >= seq {
+			return c, st
 		}
 		select {
 		case <-ch:
@@ -203,9 +225,9 @@ func (c *Conv) WaitTurn(ctx context.Context, seq uint64) State {
 			st, _, _ := c.Status()
 			if st == Waiting {
 				// Waiting, but not yet for this message: still running it.
-				return Running
+				return c, Running
 			}
-			return st
+			return c, st
 		}
 	}
 }

@@ -28,6 +28,9 @@ type Config struct {
 	Idle time.Duration
 	// QueueDepth bounds each inbox. Default 16.
 	QueueDepth int
+	// MaxLive bounds live conversations; a message that would start one
+	// more gets ErrCapacity. Default 10,000.
+	MaxLive int
 	// NewID makes session ids. Required.
 	NewID func() string
 	// Observe, when set, is called for every message the app sends (after
@@ -88,6 +91,9 @@ func New(cfg Config) (*Threads, error) {
 	if cfg.QueueDepth <= 0 {
 		cfg.QueueDepth = 16
 	}
+	if cfg.MaxLive <= 0 {
+		cfg.MaxLive = 10000
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -104,19 +110,30 @@ func (t *Threads) Deliver(m channels.Message) (*Conv, uint64, error) {
 	}
 	k := key{m.To, m.From}
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.closed {
+		t.mu.Unlock()
 		return nil, 0, channels.ErrUnavailable
 	}
 	if c := t.live[k]; c != nil {
 		seq, err := c.push(m)
+		t.mu.Unlock()
 		return c, seq, err
 	}
+	if len(t.live) >= t.cfg.MaxLive {
+		t.mu.Unlock()
+		return nil, 0, ErrCapacity
+	}
 	c := t.start(k, m)
+	t.mu.Unlock()
+	t.run(c)
 	return c, 1, nil
 }
 
-// start runs a new conversation for m; t.mu is held.
+// ErrCapacity is returned when a new conversation would exceed MaxLive.
+var ErrCapacity = errors.New("too many conversations are going on; try again shortly")
+
+// start registers a new conversation for m; t.mu is held. The caller runs
+// it (t.run) once the lock is released.
 func (t *Threads) start(k key, m channels.Message) *Conv {
 	ctx, cancel := context.WithCancelCause(t.base)
 	c := &Conv{
@@ -124,7 +141,6 @@ func (t *Threads) start(k key, m channels.Message) *Conv {
 		k:      k,
 		ctx:    ctx,
 		cancel: cancel,
-		first:  m,
 		info: channels.Info{
 			ID:          t.cfg.NewID(),
 			Local:       m.To,
@@ -141,9 +157,11 @@ func (t *Threads) start(k key, m channels.Message) *Conv {
 	}
 	t.live[k] = c
 	t.wg.Add(1)
-	go c.run()
 	return c
 }
+
+// run starts c's handler goroutine (counted in t.wg by start).
+func (t *Threads) run(c *Conv) { go c.run() }
 
 // ErrBusy is returned by Open when a conversation with that person is live.
 var ErrBusy = errors.New("a conversation with that address is already going on")
@@ -204,17 +222,14 @@ func (t *Threads) Shutdown(ctx context.Context) error {
 	}
 }
 
-// finish removes c; leftover queued messages start the next conversation.
+// finish removes c and marks it ended. Messages still queued start the
+// next conversation, which WaitTurn follows; c's Ended event is observed
+// before the next conversation runs.
 func (t *Threads) finish(c *Conv) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.live[c.k] == c {
 		delete(t.live, c.k)
 	}
-	c.mu.Lock()
-	c.state = Ended
-	c.notifyLocked()
-	c.mu.Unlock()
 	var left []channels.Message
 	for {
 		select {
@@ -225,11 +240,21 @@ func (t *Threads) finish(c *Conv) {
 		}
 		break
 	}
-	if len(left) == 0 || t.closed {
-		return
+	var next *Conv
+	if len(left) > 0 && !t.closed && t.live[c.k] == nil {
+		next = t.start(c.k, left[0])
+		for _, m := range left[1:] {
+			_, _ = next.push(m)
+		}
 	}
-	next := t.start(c.k, left[0])
-	for _, m := range left[1:] {
-		_, _ = next.push(m)
+	c.mu.Lock()
+	c.state = Ended
+	c.next, c.nextOffset = next, c.consumed
+	c.notifyLocked()
+	c.mu.Unlock()
+	t.mu.Unlock()
+	c.observe(Event{State: Ended})
+	if next != nil {
+		t.run(next)
 	}
 }

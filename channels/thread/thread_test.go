@@ -65,7 +65,7 @@ func TestConversationPerSender(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	a1, seq, _ := th.Deliver(msg("a", "one"))
-	if st := a1.WaitTurn(ctx, seq); st != Waiting {
+	if _, st := a1.WaitTurn(ctx, seq); st != Waiting {
 		t.Fatalf("state after first message = %v", st)
 	}
 	b1, seq, _ := th.Deliver(msg("b", "uno"))
@@ -76,7 +76,7 @@ func TestConversationPerSender(t *testing.T) {
 	}
 	a2.WaitTurn(ctx, seq)
 	a3, seq, _ := th.Deliver(msg("a", "bye"))
-	if st := a3.WaitTurn(ctx, seq); st != Ended {
+	if _, st := a3.WaitTurn(ctx, seq); st != Ended {
 		t.Fatalf("state after bye = %v", st)
 	}
 	if a1.Info().InitialText != "one" || b1.Info().InitialText != "uno" {
@@ -137,7 +137,10 @@ func TestLeftoversStartNextConversation(t *testing.T) {
 	close(gate)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c.WaitTurn(ctx, seq)
+	answered, st := c.WaitTurn(ctx, seq)
+	if answered == c || st != Ended || answered.Info().InitialText != "second" {
+		t.Fatalf("WaitTurn for the third message ended on %q (%v), want the conversation the leftovers started", answered.Info().InitialText, st)
+	}
 	deadline := time.Now().Add(3 * time.Second)
 	for len(s.lines()) < 2 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
@@ -200,7 +203,7 @@ func TestPanickingHandlerDoesNotKillTheServer(t *testing.T) {
 	c, seq, _ := th.Deliver(msg("a", "x"))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if st := c.WaitTurn(ctx, seq); st != Ended {
+	if _, st := c.WaitTurn(ctx, seq); st != Ended {
 		t.Fatalf("state = %v", st)
 	}
 }

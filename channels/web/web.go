@@ -32,6 +32,13 @@ type Config struct {
 	// PerSender is the rate of messages per sender per second (default 10;
 	// bursts of the same size).
 	PerSender float64
+	// PerIP is the rate of requests (messages and WebSocket opens) per
+	// client IP per second, whatever "from" it claims (default 50; bursts
+	// of twice that).
+	PerIP float64
+	// MaxConversations bounds live conversations on the channel (default
+	// 10,000); past it a new sender gets 503 with Retry-After.
+	MaxConversations int
 	// Idle ends conversations nobody wrote to (default 30 min).
 	Idle   time.Duration
 	Logger *slog.Logger
@@ -41,6 +48,12 @@ type Config struct {
 type Channel struct {
 	cfg     Config
 	threads *thread.Threads
+	ips     *ipLimits
+
+	// base ends every WebSocket at Shutdown; ws counts their handlers.
+	base     context.Context
+	stopBase context.CancelFunc
+	ws       sync.WaitGroup
 
 	mu      sync.Mutex
 	senders map[senderKey]*sender
@@ -51,15 +64,20 @@ type senderKey struct{ address, from string }
 type sender struct {
 	mu      sync.Mutex
 	replies []string
+	bytes   int // of replies
 	subs    map[*wsSub]struct{}
-	tokens  float64
-	last    time.Time
+	rate    bucket
 	seen    time.Time
 }
 
 type wsSub struct{ c chan []byte }
 
-const maxReplies = 256
+// Bounds on what waits for a sender to collect it.
+const (
+	maxReplies     = 256
+	maxReplyBytes  = 64 << 10 // one reply; longer ones are cut
+	maxBufferBytes = 1 << 20  // all waiting replies of a sender; the oldest go first
+)
 
 // New returns the web channel.
 func New(cfg Config) (*Channel, error) {
@@ -72,11 +90,16 @@ func New(cfg Config) (*Channel, error) {
 	if cfg.PerSender <= 0 {
 		cfg.PerSender = 10
 	}
+	if cfg.PerIP <= 0 {
+		cfg.PerIP = 50
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Channel{cfg: cfg, senders: map[senderKey]*sender{}}
+	base, stop := context.WithCancel(context.Background())
+	c := &Channel{cfg: cfg, senders: map[senderKey]*sender{}, ips: newIPLimits(cfg.PerIP), base: base, stopBase: stop}
 	th, err := thread.New(thread.Config{
+		MaxLive: cfg.MaxConversations,
 		Handler: cfg.Handler,
 		Send:    c.deliver,
 		Idle:    cfg.Idle,
@@ -104,6 +127,7 @@ func (c *Channel) Serve(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			c.sweep(10 * time.Minute)
+			c.ips.sweep()
 		}
 	}
 }
@@ -122,7 +146,20 @@ func (c *Channel) sweep(age time.Duration) {
 }
 
 // Shutdown ends every conversation and waits for them until ctx is done.
-func (c *Channel) Shutdown(ctx context.Context) error { return c.threads.Shutdown(ctx) }
+func (c *Channel) Shutdown(ctx context.Context) error {
+	c.stopBase() // closes every WebSocket
+	err := c.threads.Shutdown(ctx)
+	done := make(chan struct{})
+	go func() { c.ws.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err == nil {
+			err = fmt.Errorf("web: WebSockets still open at shutdown: %w", ctx.Err())
+		}
+	}
+	return err
+}
 
 // Threads exposes the conversations (for the API's DELETE and tests).
 func (c *Channel) Threads() *thread.Threads { return c.threads }
@@ -133,41 +170,54 @@ func from(f string) channels.Address { return channels.Address{Network: channels
 func (c *Channel) sender(k senderKey) *sender {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := time.Now()
 	s := c.senders[k]
 	if s == nil {
-		s = &sender{subs: map[*wsSub]struct{}{}, tokens: c.cfg.PerSender, last: time.Now(), seen: time.Now()}
+		s = &sender{subs: map[*wsSub]struct{}{}, rate: newBucket(c.cfg.PerSender, now)}
 		c.senders[k] = s
 	}
+	// Seen now, under c.mu: the sweep (which holds c.mu) cannot drop a
+	// sender that a handler has just taken.
+	s.mu.Lock()
+	s.seen = now
+	s.mu.Unlock()
 	return s
 }
 
-// allow takes a token; it returns the wait until the next one otherwise.
+// allow takes one of the sender's tokens.
 func (s *sender) allow(rate float64) (bool, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
-	s.seen = now
-	s.tokens = math.Min(rate, s.tokens+now.Sub(s.last).Seconds()*rate)
-	s.last = now
-	if s.tokens >= 1 {
-		s.tokens--
-		return true, 0
-	}
-	return false, time.Duration((1 - s.tokens) / rate * float64(time.Second))
+	return s.rate.take(rate, rate, time.Now())
 }
 
 // deliver is the threads' Send: keep the reply for the sender and push it.
 func (c *Channel) deliver(_ context.Context, m channels.Message) error {
 	s := c.sender(senderKey{m.From.ID, m.To.ID})
-	frame, _ := json.Marshal(map[string]string{"type": "reply", "text": m.Text})
+	text := cut(m.Text, maxReplyBytes)
+	frame, _ := json.Marshal(map[string]string{"type": "reply", "text": text})
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.replies) >= maxReplies {
+	for len(s.replies) > 0 && (len(s.replies) >= maxReplies || s.bytes+len(text) > maxBufferBytes) {
+		s.bytes -= len(s.replies[0])
 		s.replies = s.replies[1:]
 	}
-	s.replies = append(s.replies, m.Text)
+	s.replies = append(s.replies, text)
+	s.bytes += len(text)
 	s.push(frame)
 	return nil
+}
+
+// cut shortens s to at most n bytes on a UTF-8 boundary, marking the cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n - len("…")
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }
 
 func (s *sender) push(frame []byte) {
@@ -197,7 +247,7 @@ func (s *sender) take() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.replies
-	s.replies = nil
+	s.replies, s.bytes = nil, 0
 	return r
 }
 
@@ -269,9 +319,14 @@ func (c *Channel) HandleMessage(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "bad_message", err.Error())
 		return
 	}
+	if allowed, wait := c.ips.allow(r); !allowed {
+		retry(w, wait, "too many requests from your address; slow down")
+		return
+	}
 	ok, err := c.cfg.Resolve(r.Context(), address)
 	if err != nil {
-		fail(w, http.StatusServiceUnavailable, "unavailable", "cannot look up the address: "+err.Error())
+		c.cfg.Logger.Error("web: resolving an address failed", "address", address, "err", err)
+		fail(w, http.StatusServiceUnavailable, "unavailable", "cannot look up the address right now; try again shortly")
 		return
 	}
 	if !ok {
@@ -289,6 +344,10 @@ func (c *Channel) HandleMessage(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, channels.ErrQueueFull):
 		retry(w, time.Second, "too many messages are waiting for this conversation; wait for the app to answer")
 		return
+	case errors.Is(err, thread.ErrCapacity):
+		w.Header().Set("Retry-After", "5")
+		fail(w, http.StatusServiceUnavailable, "busy", "too many conversations are going on; try again in a few seconds")
+		return
 	case errors.Is(err, channels.ErrUnavailable):
 		fail(w, http.StatusServiceUnavailable, "unavailable", "the web channel is shutting down")
 		return
@@ -297,7 +356,7 @@ func (c *Channel) HandleMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.TurnTimeout)
-	st := conv.WaitTurn(ctx, seq)
+	conv, st := conv.WaitTurn(ctx, seq)
 	cancel()
 	resp := TurnResponse{Session: conv.Info().ID, Replies: []Reply{}, State: st.String()}
 	for _, t := range s.take() {
@@ -365,6 +424,16 @@ func (c *Channel) HandleWS(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "bad_message", err.Error())
 		return
 	}
+	if allowed, wait := c.ips.allow(r); !allowed {
+		retry(w, wait, "too many requests from your address; slow down")
+		return
+	}
+	if c.base.Err() != nil {
+		fail(w, http.StatusServiceUnavailable, "unavailable", "the web channel is shutting down")
+		return
+	}
+	c.ws.Add(1)
+	defer c.ws.Done()
 	ok, err := c.cfg.Resolve(r.Context(), address)
 	if err != nil || !ok {
 		fail(w, http.StatusNotFound, "not_found", "no app answers at web address "+strconv.Quote(address))
@@ -391,6 +460,8 @@ func (c *Channel) HandleWS(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 	ctx, cancel := context.WithCancel(r.Context())
+	stopOnShutdown := context.AfterFunc(c.base, cancel)
+	defer stopOnShutdown()
 	readerDone := make(chan struct{})
 	defer func() {
 		cancel()
@@ -417,6 +488,10 @@ func (c *Channel) HandleWS(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			s.take() // the socket gets every reply as it is sent
+			if ok, _ := c.ips.allow(r); !ok {
+				c.wsError(ctx, ws, "rate_limited", "too many messages from your address; slow down")
+				continue
+			}
 			if _, _, err := c.threads.Deliver(channels.Message{From: from(fromID), To: addr(address), Text: in.Text}); err != nil {
 				c.wsError(ctx, ws, "rejected", err.Error())
 			}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -210,5 +211,75 @@ func TestWebSocket(t *testing.T) {
 	}
 	if _, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/v1/web/nobody/ws?from=x", nil); err == nil {
 		t.Fatal("WebSocket to an unknown address opened")
+	}
+}
+
+func TestPerIPLimitWhateverTheSender(t *testing.T) {
+	_, srv := newServer(t, zipApp, Config{PerIP: 5})
+	var limited bool
+	for i := 0; i < 30 && !limited; i++ {
+		code, _, h := post(t, srv, "weather", fmt.Sprint("sender", i), "hi")
+		limited = code == 429 && h.Get("Retry-After") != ""
+	}
+	if !limited {
+		t.Fatal("one client changing its sender name on every request was never limited")
+	}
+}
+
+func TestConversationCapacity(t *testing.T) {
+	ch, srv := newServer(t, zipApp, Config{MaxConversations: 3, PerIP: 1000})
+	for i := 0; i < 3; i++ {
+		if code, _, _ := post(t, srv, "weather", fmt.Sprint("s", i), "hi"); code != 200 {
+			t.Fatalf("conversation %d: %d", i, code)
+		}
+	}
+	code, _, h := post(t, srv, "weather", "one-too-many", "hi")
+	if code != 503 || h.Get("Retry-After") == "" {
+		t.Fatalf("over capacity: %d %q", code, h.Get("Retry-After"))
+	}
+	// A sender already in a conversation is still served.
+	if code, tr, _ := post(t, srv, "weather", "s0", "32801"); code != 200 || tr.State != "ended" {
+		t.Fatalf("existing conversation: %d %+v", code, tr)
+	}
+	if n := ch.Threads().Live(); n != 2 {
+		t.Fatalf("live %d", n)
+	}
+}
+
+func TestRepliesAreBounded(t *testing.T) {
+	big := strings.Repeat("é", 100<<10) // 200 KiB
+	flood := func(c channels.Conversation) {
+		for i := 0; i < 40; i++ {
+			_ = c.Send(context.Background(), big)
+		}
+	}
+	_, srv := newServer(t, flood, Config{})
+	_, tr, _ := post(t, srv, "weather", "x", "go")
+	total := 0
+	for _, r := range tr.Replies {
+		if len(r.Text) > maxReplyBytes || !strings.HasSuffix(r.Text, "…") || !utf8.ValidString(r.Text) {
+			t.Fatalf("reply of %d bytes not cut on a character boundary", len(r.Text))
+		}
+		total += len(r.Text)
+	}
+	if total > maxBufferBytes || len(tr.Replies) == 0 {
+		t.Fatalf("%d replies, %d bytes kept for one sender", len(tr.Replies), total)
+	}
+}
+
+func TestShutdownClosesWebSockets(t *testing.T) {
+	ch, srv := newServer(t, zipApp, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/v1/web/weather/ws?from=w", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if err := ch.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with an open WebSocket: %v", err)
+	}
+	if _, _, err := ws.Read(ctx); err == nil {
+		t.Fatal("the WebSocket stayed open after Shutdown")
 	}
 }

@@ -218,8 +218,7 @@ func runApp(ctx context.Context, o runOptions) error {
 			fmt.Fprintf(o.Err, "[not delivered: %v]\n", err)
 			continue
 		}
-		last = c
-		c.WaitTurn(ctx, seq)
+		last, _ = c.WaitTurn(ctx, seq)
 	}
 	// End of input: a waiting conversation is over; one still computing
 	// may finish.
