@@ -138,8 +138,10 @@ func newRig(dir string) (*rig, error) {
 		}
 	}
 	wc, err := web.New(web.Config{
-		Handler:   eng,
-		Resolve:   func(ctx context.Context, a string) (bool, error) { return eng.Resolve(ctx, channels.Address{Network: channels.Web, ID: a}) },
+		Handler: eng,
+		Resolve: func(ctx context.Context, a string) (bool, error) {
+			return eng.Resolve(ctx, channels.Address{Network: channels.Web, ID: a})
+		},
 		NewID:            engine.NewID,
 		PerSender:        1e9, // one client drives all the load
 		PerIP:            1e9,

@@ -17,7 +17,7 @@ type Conv struct {
 	cancel context.CancelCauseFunc
 	info   channels.Info
 	inbox  chan *channels.Message // pointers: an idle inbox costs 16 words, not 16 messages
-	owned  bool // opened with Open: no handler goroutine
+	owned  bool                   // opened with Open: no handler goroutine
 
 	mu        sync.Mutex
 	state     State
