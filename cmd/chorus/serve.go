@@ -135,7 +135,12 @@ func runServer(ctx context.Context, sc serveConfig) error {
 	s.log.Info("shutting down: draining live conversations")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return s.shutdown(sctx)
+	if err := s.shutdown(sctx); err != nil {
+		// Whatever did not drain in time was cut and is recorded as
+		// server_restart; stopping on a signal is still a clean exit.
+		s.log.Warn("shutdown: not everything drained in time", "err", err)
+	}
+	return nil
 }
 
 func startServer(sc serveConfig) (*server, error) {
@@ -264,9 +269,12 @@ func startServer(sc serveConfig) (*server, error) {
 // then closes the store (which flushes pending writes).
 func (s *server) shutdown(ctx context.Context) error {
 	var errs []error
+	httpDone := make(chan struct{})
 	if s.http != nil {
 		// Stop accepting; in-flight turns end as their conversations do.
-		go func() { _ = s.http.Shutdown(ctx) }()
+		go func() { defer close(httpDone); _ = s.http.Shutdown(ctx) }()
+	} else {
+		close(httpDone)
 	}
 	if s.web != nil {
 		if err := s.web.Shutdown(ctx); err != nil {
@@ -281,6 +289,7 @@ func (s *server) shutdown(ctx context.Context) error {
 	if s.http != nil {
 		_ = s.http.Close()
 	}
+	<-httpDone
 	if s.cancel != nil {
 		s.cancel()
 	}

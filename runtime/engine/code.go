@@ -31,6 +31,7 @@ type route struct {
 func (e *Engine) route(ctx context.Context, addr channels.Address) (route, error) {
 	e.routeMu.Lock()
 	rt, ok := e.routes[addr]
+	gen := e.routeGen
 	e.routeMu.Unlock()
 	if ok {
 		return rt, nil
@@ -48,7 +49,9 @@ func (e *Engine) route(ctx context.Context, addr channels.Address) (route, error
 	}
 	rt = route{AccountID: app.AccountID, AppID: app.ID, AppName: app.Name, Version: app.LiveVersion}
 	e.routeMu.Lock()
-	e.routes[addr] = rt
+	if e.routeGen == gen { // nothing changed while we read
+		e.routes[addr] = rt
+	}
 	e.routeMu.Unlock()
 	return rt, nil
 }
@@ -56,6 +59,7 @@ func (e *Engine) route(ctx context.Context, addr channels.Address) (route, error
 func (e *Engine) appConfig(ctx context.Context, appID int64) (map[string]string, error) {
 	e.routeMu.Lock()
 	c, ok := e.configs[appID]
+	gen := e.routeGen
 	e.routeMu.Unlock()
 	if ok {
 		return c, nil
@@ -65,7 +69,9 @@ func (e *Engine) appConfig(ctx context.Context, appID int64) (map[string]string,
 		return nil, err
 	}
 	e.routeMu.Lock()
-	e.configs[appID] = c
+	if e.routeGen == gen {
+		e.configs[appID] = c
+	}
 	e.routeMu.Unlock()
 	return c, nil
 }

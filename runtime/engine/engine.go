@@ -55,12 +55,14 @@ type Engine struct {
 	log   *slog.Logger
 	cache *codeCache
 
-	routeMu sync.Mutex
-	routes  map[channels.Address]route
-	configs map[int64]map[string]string
+	routeMu  sync.Mutex
+	routeGen uint64 // bumped by Invalidate: a lookup begun before it is not cached
+	routes   map[channels.Address]route
+	configs  map[int64]map[string]string
 
 	liveMu sync.Mutex
 	live   map[string]*live
+	closed bool // Shutdown began: Launch refuses
 	rates  minuteRates
 
 	base     context.Context
@@ -106,6 +108,7 @@ func NewID() string {
 // to apps, versions, addresses or config).
 func (e *Engine) Invalidate() {
 	e.routeMu.Lock()
+	e.routeGen++
 	clear(e.routes)
 	clear(e.configs)
 	e.routeMu.Unlock()
@@ -128,7 +131,7 @@ func (e *Engine) ServeConversation(c channels.Conversation) {
 		e.log.Warn("conversation for an address without an app", "network", string(info.Local.Network), "remote", info.Remote.String(), "address", info.Local.ID, "err", err)
 		return
 	}
-	e.run(c, rt, nil, info.ID)
+	e.run(c, rt, nil, e.register(c, rt, nil, info.ID))
 }
 
 // Launch starts a session of the account's app with params and no
@@ -142,13 +145,19 @@ func (e *Engine) Launch(ctx context.Context, accountID int64, app string, params
 	if _, err := e.cache.get(ctx, rt.AppID, rt.Version); err != nil {
 		return "", err
 	}
-	id := NewID()
+	e.liveMu.Lock()
+	if e.closed {
+		e.liveMu.Unlock()
+		return "", channels.ErrShutdown
+	}
 	e.wg.Add(1)
+	e.liveMu.Unlock()
+	l := e.register(nil, rt, params, NewID())
 	go func() {
 		defer e.wg.Done()
-		e.run(nil, rt, params, id)
+		e.run(nil, rt, params, l)
 	}()
-	return id, nil
+	return l.rec.ID, nil
 }
 
 // End stops a live session (DELETE /v1/sessions/{id}). It reports whether
@@ -169,6 +178,7 @@ func (e *Engine) End(id string, cause error) bool {
 func (e *Engine) Shutdown(ctx context.Context) error {
 	e.stopBase(ErrShutdown)
 	e.liveMu.Lock()
+	e.closed = true
 	for _, l := range e.live {
 		l.stop(ErrShutdown)
 	}

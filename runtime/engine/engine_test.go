@@ -14,6 +14,7 @@ import (
 
 	"github.com/chorus-dev/chorus/channels"
 	"github.com/chorus-dev/chorus/channels/channeltest"
+	"github.com/chorus-dev/chorus/channels/thread"
 	"github.com/chorus-dev/chorus/runtime/engine"
 	"github.com/chorus-dev/chorus/runtime/sandbox"
 )
@@ -130,10 +131,10 @@ func TestTextOnlyVerbFallbacks(t *testing.T) {
 	a := h.script("t", `
 		say(transfer("sip:x@y").name .. " " .. redirect("sip:x@y").name .. " " .. answer().name)
 		local r = record("Leave a message", {timeout = 5})
-		say("kept: " .. r.value .. " " .. r.name)
+		say("kept: " .. r.value .. " " .. r.name .. " " .. r.recordURI)
 	`)
 	c, s := h.chat(a, "x", "my message")
-	if got := strings.Join(replies(c), "|"); got != "error error answer|Leave a message|kept: my message record" {
+	if got := strings.Join(replies(c), "|"); got != "error error answer|Leave a message|kept: my message record data:text/plain;charset=utf-8,my%20message" {
 		t.Fatalf("replies %q", got)
 	}
 	if s.EndReason != "completed" {
@@ -424,5 +425,80 @@ func TestOutboundOnlyFromOwnAddresses(t *testing.T) {
 	defer rec.mu.Unlock()
 	if len(rec.sent) != 2 || rec.sent[0].From.ID != "mallory" || rec.sent[1].From.ID != "mallory" {
 		t.Fatalf("sent %+v", rec.sent)
+	}
+}
+
+// TestLaunchedSessionIsVisibleAtOnce: the id POST /v1/sessions returns can
+// be looked up right away.
+func TestLaunchedSessionIsVisibleAtOnce(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.script("quick", `log("x")`)
+	for i := 0; i < 100; i++ {
+		id, err := h.eng.Launch(context.Background(), h.acct.ID, "quick", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := h.eng.Live(id); ok {
+			continue
+		}
+		if s, err := h.st.Session(context.Background(), id); err != nil {
+			t.Fatalf("launch %d: session %s neither live nor stored: %v", i, id, err)
+		} else if s.ID != id {
+			t.Fatalf("got %+v", s)
+		}
+	}
+}
+
+// TestIdleConversationEndsAsTimeout: a text conversation nobody writes to
+// ends with end_reason "timeout", whatever the script does on its hangup
+// event.
+func TestIdleConversationEndsAsTimeout(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	a := h.script("idle", `
+		local ev = ask("Still there?", {choices = "[ANY]", onHangup = function() log("left") end})
+		say("after " .. ev.name)
+	`)
+	th, err := thread.New(thread.Config{Handler: h.eng, Send: func(context.Context, channels.Message) error { return nil },
+		NewID: nextID, Idle: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer th.Shutdown(context.Background())
+	c, seq, err := th.Deliver(channels.Message{From: channels.Address{Network: channels.Web, ID: "u"}, To: a, Text: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.WaitTurn(ctx, seq)
+	for c.State() != thread.Ended && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := h.session(c.Info().ID); s.EndReason != "timeout" {
+		t.Fatalf("end_reason %q", s.EndReason)
+	}
+}
+
+// TestWaitingOnlyWhileWaitingForThePerson: a session is "running" while it
+// computes or calls a web service, "waiting" only in ask, record and wait.
+func TestWaitingOnlyWhileWaitingForThePerson(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.script("states", `wait(300) log("done waiting") local t = os.clock() while os.clock() - t < 0.3 do end`)
+	id, err := h.eng.Launch(context.Background(), h.acct.ID, "states", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		s, ok := h.eng.Live(id)
+		if !ok {
+			break
+		}
+		seen[s.State] = true
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !seen["waiting"] || !seen["running"] {
+		t.Fatalf("states seen %v, want waiting (in wait) and running (computing)", seen)
 	}
 }

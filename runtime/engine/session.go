@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -64,28 +66,21 @@ func (l *live) stop(cause error) {
 	}
 }
 
-// verbHost is the sandbox session as the verbs see it: blocking in a verb
-// marks the session "waiting".
-type verbHost struct {
-	*sandbox.Session
-	l *live
-}
-
-func (h verbHost) Blocking() func() {
-	resume := h.Session.Blocking()
-	h.l.mu.Lock()
-	h.l.waiting++
-	h.l.mu.Unlock()
-	return func() {
-		h.l.mu.Lock()
-		h.l.waiting--
-		h.l.mu.Unlock()
-		resume()
+// setWaiting marks the session waiting for the person (ask, record, wait).
+func (l *live) setWaiting(on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if on {
+		l.waiting++
+	} else {
+		l.waiting--
 	}
 }
 
 // run runs one session to its end. conv is nil for a launched session.
-func (e *Engine) run(conv channels.Conversation, rt route, params map[string]any, id string) {
+// register records a new session as live (in memory and, queued, in the
+// store) before it runs, so that its id can be looked up at once.
+func (e *Engine) register(conv channels.Conversation, rt route, params map[string]any, id string) *live {
 	now := time.Now().UTC()
 	l := &live{rec: store.Session{
 		ID: id, AccountID: rt.AccountID, AppID: rt.AppID, AppName: rt.AppName, Version: rt.Version,
@@ -104,8 +99,24 @@ func (e *Engine) run(conv channels.Conversation, rt route, params map[string]any
 	e.live[id] = l
 	e.liveMu.Unlock()
 	e.cfg.Store.SaveSession(l.snapshot())
+	return l
+}
 
-	reason, detail := e.execute(conv, rt, params, l)
+// run runs a registered session to its end and records how it ended, even
+// if something in Go panics on the way.
+func (e *Engine) run(conv channels.Conversation, rt route, params map[string]any, l *live) {
+	id := l.rec.ID
+	reason, detail := "error", ""
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				detail = fmt.Sprint("internal error: ", r)
+				e.log.Error("session panicked", "app", rt.AppName, "session", id, "panic", detail, "stack", string(debug.Stack()))
+				e.appLog(l, "error", "the session stopped on an internal error; it is logged on the server")
+			}
+		}()
+		reason, detail = e.execute(conv, rt, params, l)
+	}()
 
 	e.liveMu.Lock()
 	delete(e.live, id)
@@ -157,7 +168,8 @@ func (e *Engine) execute(conv channels.Conversation, rt route, params map[string
 	}
 
 	rtm := &verbs.Runtime{
-		Host:         verbHost{s, l},
+		Host:         s,
+		Waiting:      l.setWaiting,
 		Conv:         conv,
 		Log:          func(level, text string) { e.appLog(l, level, text) },
 		Transcript:   l.add,
@@ -205,29 +217,31 @@ func (e *Engine) watchConversation(conv channels.Conversation, s *sandbox.Sessio
 }
 
 func (e *Engine) endReason(conv channels.Conversation, l *live, s *sandbox.Session, runErr error) (string, string) {
+	var convCause error
+	if conv != nil {
+		convCause = context.Cause(conv.Context())
+	}
+	either := func(target error) bool { return errors.Is(runErr, target) || errors.Is(convCause, target) }
 	var lim *sandbox.LimitError
 	switch {
-	case runErr == nil, errors.Is(runErr, verbs.ErrHangupVerb):
-		if conv != nil && errors.Is(context.Cause(conv.Context()), channels.ErrHangup) {
-			return "hangup", ""
-		}
-		e.hangupCall(conv)
-		return "completed", ""
-	case errors.Is(runErr, verbs.ErrRejectVerb):
-		return "rejected", ""
 	case errors.As(runErr, &lim):
 		e.appLog(l, "error", lim.Error())
 		e.apologize(conv, l)
 		return "limit", lim.Error()
-	case errors.Is(runErr, ErrEndedByAPI):
+	case errors.Is(runErr, verbs.ErrRejectVerb):
+		return "rejected", ""
+	case either(ErrEndedByAPI):
 		e.hangupCall(conv)
 		return "ended_by_api", ""
-	case errors.Is(runErr, ErrShutdown), errors.Is(runErr, channels.ErrShutdown):
+	case either(channels.ErrShutdown):
 		return "server_restart", ""
-	case errors.Is(runErr, channels.ErrHangup):
-		return "hangup", ""
-	case errors.Is(runErr, channels.ErrIdle):
+	case either(channels.ErrIdle):
 		return "timeout", ""
+	case errors.Is(convCause, channels.ErrHangup), errors.Is(runErr, channels.ErrHangup):
+		return "hangup", ""
+	case runErr == nil, errors.Is(runErr, verbs.ErrHangupVerb):
+		e.hangupCall(conv)
+		return "completed", ""
 	}
 	msg := runErr.Error()
 	e.appLog(l, "error", "script error: "+msg)

@@ -123,13 +123,13 @@ func (r *Runtime) askText(prompt string, timeout time.Duration) (string, error) 
 	var err error
 	if prompt != "" {
 		r.block(func() { err = r.Conv.Send(r.ctx(), prompt) })
-		r.transcript("out", "text", prompt)
 		if err != nil {
 			return "", err
 		}
+		r.transcript("out", "text", prompt)
 	}
 	var m channels.Message
-	r.block(func() { m, err = r.Conv.Receive(r.ctx(), timeout) })
+	r.await(func() { m, err = r.Conv.Receive(r.ctx(), timeout) })
 	return m.Text, err
 }
 
@@ -143,10 +143,16 @@ func (r *Runtime) askVoice(c channels.Call, prompt string, g *Grammar, o options
 			}
 		}
 		if prompt != "" {
-			if err = c.Play(r.ctx(), prompt, channels.PlayOptions{Voice: o.str("voice", ""), BargeIn: o.boolean("bargein", true)}); err != nil {
-				return
-			}
+			err = c.Play(r.ctx(), prompt, channels.PlayOptions{Voice: o.str("voice", ""), BargeIn: o.boolean("bargein", true)})
 		}
+	})
+	if err != nil {
+		return "", "", 0, err
+	}
+	if prompt != "" {
+		r.transcript("out", "speech", prompt)
+	}
+	r.await(func() {
 		in, err = c.Collect(r.ctx(), channels.CollectOptions{
 			Timeout:    timeout,
 			InterDigit: o.seconds("interdigitTimeout", 5*time.Second),
@@ -155,8 +161,5 @@ func (r *Runtime) askVoice(c channels.Call, prompt string, g *Grammar, o options
 			Mode:       o.str("mode", "any"),
 		})
 	})
-	if prompt != "" {
-		r.transcript("out", "speech", prompt)
-	}
 	return in.Text, in.Kind, in.Confidence, err
 }

@@ -2,6 +2,7 @@ package verbs
 
 import (
 	"errors"
+	"net/url"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -28,10 +29,14 @@ func (r *Runtime) record(L *lua.LState) int {
 				}
 			}
 			if prompt != "" {
-				if err = c.Play(r.ctx(), prompt, channels.PlayOptions{}); err != nil {
-					return
-				}
+				err = c.Play(r.ctx(), prompt, channels.PlayOptions{})
 			}
+		})
+		r.raiseIfStopped()
+		if err != nil {
+			return r.recordFailed(L, err)
+		}
+		r.await(func() {
 			rec, err = c.Record(r.ctx(), channels.RecordOptions{
 				Beep:           o.boolean("beep", true),
 				Timeout:        o.seconds("timeout", 10*time.Second),
@@ -59,6 +64,9 @@ func (r *Runtime) record(L *lua.LState) int {
 	r.transcript("in", "recording", in)
 	ev := r.event("record", 0)
 	ev.RawSetString("value", lua.LString(in))
+	// The text is the recording: a data: URI holds it where a call's
+	// recording would be a URL.
+	ev.RawSetString("recordURI", lua.LString("data:text/plain;charset=utf-8,"+url.PathEscape(in)))
 	L.Push(ev)
 	return 1
 }

@@ -57,6 +57,9 @@ type Runtime struct {
 	TextTimeout, VoiceTimeout time.Duration
 	// MaxLogLines bounds log lines per session (default 1000).
 	MaxLogLines int
+	// Waiting, when set, is told when the script starts (true) and stops
+	// (false) waiting for the person: in ask, record and wait.
+	Waiting func(on bool)
 
 	dialed   []channels.Conversation
 	logLines atomic.Int64
@@ -159,6 +162,16 @@ func (r *Runtime) block(f func()) {
 	resume := r.Host.Blocking()
 	defer resume()
 	f()
+}
+
+// await is block for waiting on the person (ask, record, wait): the
+// session reads "waiting" meanwhile.
+func (r *Runtime) await(f func()) {
+	if r.Waiting != nil {
+		r.Waiting(true)
+		defer r.Waiting(false)
+	}
+	r.block(f)
 }
 
 // raiseIfStopped re-raises when the session was stopped while a verb was

@@ -34,10 +34,14 @@ func (r *Runtime) say(L *lua.LState) int {
 		if strings.HasPrefix(text, "http://") || strings.HasPrefix(text, "https://") || strings.HasPrefix(text, "asset:") {
 			kind = "recording"
 		}
-		r.transcript("out", kind, text)
+		if err == nil {
+			r.transcript("out", kind, text)
+		}
 	} else {
 		r.block(func() { err = r.Conv.Send(r.ctx(), text) })
-		r.transcript("out", "text", text)
+		if err == nil {
+			r.transcript("out", "text", text)
+		}
 	}
 	r.raiseIfStopped()
 	if err != nil {

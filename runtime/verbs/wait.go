@@ -13,7 +13,7 @@ func (r *Runtime) wait(L *lua.LState) int {
 		L.ArgError(1, "wait needs milliseconds >= 0")
 	}
 	d := time.Duration(float64(ms) * float64(time.Millisecond))
-	r.block(func() {
+	r.await(func() {
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
