@@ -90,14 +90,14 @@ const maxPooled = 256
 // A Sandbox is safe for concurrent use; each Session belongs to the one
 // goroutine that started it.
 type Sandbox struct {
-	limits    Limits
+	limits Limits
 	// sessionOver is the cause a session's context ends with at SessionMax
 	// (made once: every session would format the same sentence).
 	sessionOver *LimitError
-	heapLimit int64
-	interval  time.Duration
-	log       *slog.Logger
-	epoch     time.Time // origin of the monotonic clock readings (nanotime)
+	heapLimit   int64
+	interval    time.Duration
+	log         *slog.Logger
+	epoch       time.Time // origin of the monotonic clock readings (nanotime)
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
