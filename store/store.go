@@ -149,6 +149,9 @@ type Accounts interface {
 	ListAccounts(ctx context.Context) ([]Account, error)
 	// AccountByName helps the first start find the admin account.
 	AccountByName(ctx context.Context, name string) (Account, error)
+	// SetKey makes key the account's only API key (rotation): every other
+	// key of the account stops working.
+	SetKey(ctx context.Context, accountID int64, key string) error
 }
 
 // Apps keeps apps, versions and their configuration.

@@ -315,19 +315,31 @@ func ensureAdmin(ctx context.Context, st store.Store, dataDir, envKey string, no
 	keyFile := filepath.Join(dataDir, "admin.key")
 	if envKey != "" {
 		if a, err := st.AccountByKey(ctx, envKey); err == nil {
+			if a.Role != store.RoleAdmin {
+				return a, false, errors.New("CHORUS_ADMIN_KEY is the key of a non-admin account; choose another key")
+			}
 			return a, false, nil
 		}
-		_, err := st.AccountByName(ctx, "admin")
-		fresh := errors.Is(err, store.ErrNotFound)
-		name := "admin"
-		if !fresh {
-			name = "admin-" + store.HashKey(envKey)[:8]
+		a, err := st.AccountByName(ctx, "admin")
+		if err == nil {
+			// A new CHORUS_ADMIN_KEY rotates the admin's key: the old one
+			// (and a generated admin.key) stops working.
+			if err := st.SetKey(ctx, a.ID, envKey); err != nil {
+				return a, false, fmt.Errorf("rotate the admin key to CHORUS_ADMIN_KEY: %w", err)
+			}
+			if rerr := os.Remove(keyFile); rerr == nil {
+				fmt.Fprintf(notice, "chorus: the admin key is now CHORUS_ADMIN_KEY; %s was removed\n", keyFile)
+			}
+			return a, false, nil
 		}
-		a, err := st.CreateAccountWithKey(ctx, name, store.RoleAdmin, envKey)
+		if !errors.Is(err, store.ErrNotFound) {
+			return a, false, err
+		}
+		a, err = st.CreateAccountWithKey(ctx, "admin", store.RoleAdmin, envKey)
 		if err != nil {
 			return a, false, fmt.Errorf("create the admin account from CHORUS_ADMIN_KEY: %w", err)
 		}
-		return a, fresh, nil
+		return a, true, nil
 	}
 	if a, err := st.AccountByName(ctx, "admin"); err == nil {
 		return a, false, nil

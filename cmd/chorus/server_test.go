@@ -385,3 +385,43 @@ func TestHealthzAndOpenAPIArePublic(t *testing.T) {
 		t.Fatalf("not an OpenAPI document: %.100s", r.Body)
 	}
 }
+
+// TestAdminKeyRotation: starting with a new CHORUS_ADMIN_KEY makes it the
+// admin's only key.
+func TestAdminKeyRotation(t *testing.T) {
+	data := t.TempDir()
+	start := func(adminKey string) (*server, string) {
+		var addr string
+		s, err := startServer(serveConfig{Data: data, HTTP: "127.0.0.1:0", AdminKey: adminKey, Logger: slog.New(slog.DiscardHandler),
+			Ready: func(a string) { addr = a }, Notice: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, "http://" + addr
+	}
+	stop := func(s *server) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, base := start("")
+	old, _ := os.ReadFile(filepath.Join(data, "admin.key"))
+	ts := &testServer{t: t, url: base}
+	expect(t, "generated key", ts.do("GET", "/v1/apps", strings.TrimSpace(string(old)), "", nil), 200)
+	stop(s)
+
+	s, base = start("chorus_rotated_key_0123456789")
+	defer stop(s)
+	ts.url = base
+	expect(t, "old key after rotation", ts.do("GET", "/v1/apps", strings.TrimSpace(string(old)), "", nil), 401)
+	r := ts.do("GET", "/v1/apps", "chorus_rotated_key_0123456789", "", nil)
+	expect(t, "new key", r, 200)
+	if !strings.Contains(string(r.Body), "weather") {
+		t.Fatalf("the rotated admin is not the same account: %s", r.Body)
+	}
+	if _, err := os.Stat(filepath.Join(data, "admin.key")); !os.IsNotExist(err) {
+		t.Fatalf("the stale admin.key is still there: %v", err)
+	}
+}

@@ -125,3 +125,32 @@ func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
 	}
 	return out, nil
 }
+
+// SetKey makes key the account's only key.
+func (s *Store) SetKey(ctx context.Context, accountID int64, key string) error {
+	if key == "" {
+		return errors.New("store: set key: empty key")
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = ?`, accountID).Scan(&one); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("account %d: %w", accountID, store.ErrNotFound)
+			}
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM api_keys WHERE account_id = ?`, accountID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys(hash, account_id, created_at) VALUES (?, ?, ?)`,
+			store.HashKey(key), accountID, now().UnixNano())
+		if isUnique(err) {
+			return fmt.Errorf("key already in use: %w", store.ErrConflict)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: set key of account %d: %w", accountID, err)
+	}
+	return nil
+}

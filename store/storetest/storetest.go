@@ -143,6 +143,19 @@ func testAccounts(t *testing.T, st store.Store) {
 	if len(list) != 2 || list[0].ID != admin.ID || list[1].ID != dev.ID {
 		t.Fatalf("ListAccounts = %+v", list)
 	}
+
+	// SetKey rotates: the new key is the account's only one.
+	noErr(t, st.SetKey(ctx, admin.ID, "chorus_rotated"))
+	if got := must(st.AccountByKey(ctx, "chorus_rotated"))(t); got.ID != admin.ID {
+		t.Fatalf("AccountByKey(rotated) = %+v", got)
+	}
+	_, err = st.AccountByKey(ctx, key)
+	wantErr(t, err, store.ErrNotFound, "AccountByKey(key before rotation)")
+	wantErr(t, st.SetKey(ctx, dev.ID, "chorus_rotated"), store.ErrConflict, "SetKey(another account's key)")
+	wantErr(t, st.SetKey(ctx, dev.ID+1000, "chorus_x"), store.ErrNotFound, "SetKey(unknown account)")
+	if got := must(st.AccountByKey(ctx, "chorus_given-key"))(t); got.ID != dev.ID {
+		t.Fatalf("a failed SetKey changed dev's key: %+v", got)
+	}
 }
 
 func testAppVersions(t *testing.T, st store.Store) {
