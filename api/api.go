@@ -190,9 +190,11 @@ var (
 	fail      = httpjson.Fail
 )
 
+// internal answers 500 without the error's text (it may name files or
+// database details); the server's log has it.
 func (s *Server) internal(w http.ResponseWriter, what string, err error) {
 	s.log.Error("api: "+what, "err", err)
-	fail(w, http.StatusInternalServerError, "internal", what+" failed: "+err.Error())
+	fail(w, http.StatusInternalServerError, "internal", what+" failed on the server; the server log has the details")
 }
 
 func notFound(w http.ResponseWriter, what string) {

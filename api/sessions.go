@@ -106,14 +106,14 @@ func (a sessions) list(w http.ResponseWriter, r *http.Request) {
 	for _, s := range a.s.cfg.Engine.LiveSessions(scope(acct)) {
 		live[s.ID] = s
 	}
-	out := make([]sessionJSON, 0, len(rows))
+	var picked []store.Session
 	seen := map[string]bool{}
 	add := func(s store.Session) {
 		if seen[s.ID] || (f.App != "" && s.AppName != f.App) || (state != "" && s.State != state) {
 			return
 		}
 		seen[s.ID] = true
-		out = append(out, toSessionJSON(s, false))
+		picked = append(picked, s)
 	}
 	for _, s := range live {
 		add(s)
@@ -124,9 +124,13 @@ func (a sessions) list(w http.ResponseWriter, r *http.Request) {
 		}
 		add(s)
 	}
-	sort.Slice(out, func(i, j int) bool { return *out[i].StartedAt > *out[j].StartedAt })
-	if len(out) > limit {
-		out = out[:limit]
+	sort.SliceStable(picked, func(i, j int) bool { return picked[i].StartedAt.After(picked[j].StartedAt) })
+	if len(picked) > limit {
+		picked = picked[:limit]
+	}
+	out := make([]sessionJSON, 0, len(picked))
+	for _, s := range picked {
+		out = append(out, toSessionJSON(s, false))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
