@@ -109,9 +109,11 @@ func TestEndedWithoutReplies(t *testing.T) {
 }
 
 func TestTurnTimeoutThenLateReplies(t *testing.T) {
+	release, sent := make(chan struct{}), make(chan struct{})
 	slow := func(c channels.Conversation) {
-		time.Sleep(300 * time.Millisecond)
+		<-release
 		_ = c.Send(context.Background(), "late")
+		close(sent)
 		_, _ = c.Receive(context.Background(), 5*time.Second)
 	}
 	_, srv := newServer(t, slow, Config{TurnTimeout: 50 * time.Millisecond})
@@ -119,7 +121,8 @@ func TestTurnTimeoutThenLateReplies(t *testing.T) {
 	if tr.State != "running" || len(tr.Replies) != 0 {
 		t.Fatalf("turn bound: %+v", tr)
 	}
-	time.Sleep(400 * time.Millisecond)
+	close(release) // the app answers after the response went out
+	<-sent
 	_, tr, _ = post(t, srv, "weather", "carol", "more")
 	if !strings.HasPrefix(texts(tr), "late") {
 		t.Fatalf("late output not delivered with the next response: %+v", tr)
