@@ -110,14 +110,14 @@ func (t *Threads) Deliver(m channels.Message) (*Conv, uint64, error) {
 	}
 	k := key{m.To, m.From}
 	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		return nil, 0, channels.ErrUnavailable
-	}
-	if c := t.live[k]; c != nil {
+	if c := t.live[k]; c != nil { // live ones are served while draining
 		seq, err := c.push(m)
 		t.mu.Unlock()
 		return c, seq, err
+	}
+	if t.closed {
+		t.mu.Unlock()
+		return nil, 0, channels.ErrUnavailable
 	}
 	if len(t.live) >= t.cfg.MaxLive {
 		t.mu.Unlock()
@@ -205,15 +205,30 @@ func (t *Threads) Live() int {
 	return len(t.live)
 }
 
-// Shutdown ends every conversation (cause ErrShutdown) and waits for their
-// handlers until ctx is done.
+// Shutdown drains: no new conversation starts, live ones go on (their
+// messages are still delivered) for half the time ctx leaves (5 s without a
+// deadline), then every one still live is ended (cause ErrShutdown). It
+// waits for their handlers until ctx is done.
 func (t *Threads) Shutdown(ctx context.Context) error {
 	t.mu.Lock()
 	t.closed = true
 	t.mu.Unlock()
-	t.stop(ErrShutdown)
 	done := make(chan struct{})
 	go func() { t.wg.Wait(); close(done) }()
+	drain := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		drain = time.Until(dl) / 2
+	}
+	timer := time.NewTimer(drain)
+	defer timer.Stop()
+	select {
+	case <-done:
+		t.stop(ErrShutdown)
+		return nil
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	t.stop(ErrShutdown)
 	select {
 	case <-done:
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -61,7 +62,7 @@ func TestConversationPerSender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer th.Shutdown(context.Background())
+	defer quickShutdown(th)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	a1, seq, _ := th.Deliver(msg("a", "one"))
@@ -97,7 +98,7 @@ func TestQueueFull(t *testing.T) {
 	release := make(chan struct{})
 	h := channels.HandlerFunc(func(c channels.Conversation) { <-release })
 	th, _ := New(Config{Handler: h, Send: (&sink{}).send, NewID: newID, QueueDepth: 3})
-	defer th.Shutdown(context.Background())
+	defer quickShutdown(th)
 	defer close(release)
 	if _, _, err := th.Deliver(msg("a", "start")); err != nil {
 		t.Fatal(err)
@@ -130,7 +131,7 @@ func TestLeftoversStartNextConversation(t *testing.T) {
 		}
 	})
 	th, _ := New(Config{Handler: h, Send: s.send, NewID: newID})
-	defer th.Shutdown(context.Background())
+	defer quickShutdown(th)
 	th.Deliver(msg("a", "first"))
 	th.Deliver(msg("a", "second"))
 	c, seq, _ := th.Deliver(msg("a", "third"))
@@ -159,7 +160,7 @@ func TestIdleExpiry(t *testing.T) {
 		_ = err
 	})
 	th, _ := New(Config{Handler: h, Send: (&sink{}).send, NewID: newID, Idle: 50 * time.Millisecond})
-	defer th.Shutdown(context.Background())
+	defer quickShutdown(th)
 	th.Deliver(msg("a", "hello"))
 	select {
 	case err := <-ended:
@@ -183,7 +184,7 @@ func TestShutdownEndsAndWaits(t *testing.T) {
 		c, seq, _ := th.Deliver(msg(fmt.Sprint(i), "x"))
 		c.WaitTurn(context.Background(), seq)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := th.Shutdown(ctx); err != nil {
 		t.Fatal(err)
@@ -199,11 +200,49 @@ func TestShutdownEndsAndWaits(t *testing.T) {
 func TestPanickingHandlerDoesNotKillTheServer(t *testing.T) {
 	h := channels.HandlerFunc(func(c channels.Conversation) { panic("boom") })
 	th, _ := New(Config{Handler: h, Send: (&sink{}).send, NewID: newID})
-	defer th.Shutdown(context.Background())
+	defer quickShutdown(th)
 	c, seq, _ := th.Deliver(msg("a", "x"))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if _, st := c.WaitTurn(ctx, seq); st != Ended {
 		t.Fatalf("state = %v", st)
 	}
+}
+
+// TestShutdownDrains: a conversation that is about to finish is let finish
+// (its next message is still delivered); no new one starts meanwhile.
+func TestShutdownDrains(t *testing.T) {
+	s := &sink{}
+	th, _ := New(Config{Handler: channels.HandlerFunc(echoUntilBye), Send: s.send, NewID: newID})
+	c, seq, _ := th.Deliver(msg("a", "hello"))
+	c.WaitTurn(context.Background(), seq)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- th.Shutdown(ctx) }()
+	time.Sleep(50 * time.Millisecond)
+	if _, _, err := th.Deliver(msg("b", "new")); !errors.Is(err, channels.ErrUnavailable) {
+		t.Fatalf("a new conversation started while draining: %v", err)
+	}
+	if _, _, err := th.Deliver(msg("a", "bye")); err != nil {
+		t.Fatalf("a live conversation's message was refused while draining: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Shutdown did not return once the conversation finished")
+	}
+	if got := strings.Join(s.lines(), "|"); got != "a:hi hello|a:bye" {
+		t.Fatalf("sent %q", got)
+	}
+}
+
+// quickShutdown ends a test's Threads without the 5 s drain.
+func quickShutdown(th *Threads) {
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_ = th.Shutdown(ctx)
 }

@@ -53,7 +53,7 @@ func newServer(t *testing.T, h channels.HandlerFunc, cfg Config) (*Channel, *htt
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		if err := ch.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
