@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -198,8 +197,12 @@ func TestGracefulShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, r.Body)
+	var turn struct{ Session, State string }
+	json.NewDecoder(r.Body).Decode(&turn)
 	r.Body.Close()
+	if turn.State != "waiting" {
+		t.Fatalf("echo should wait for more: %+v", turn)
+	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	errc := make(chan error, 1)
 	go func() { errc <- cmd.Wait() }()
@@ -210,6 +213,15 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("did not exit after SIGTERM")
+	}
+	// The conversation cut by the shutdown was recorded as such.
+	_, base = startProcess(t, bin, data)
+	key, _ := os.ReadFile(filepath.Join(data, "admin.key"))
+	ts := &testServer{t: t, url: base, admin: strings.TrimSpace(string(key))}
+	var s map[string]any
+	ts.do("GET", "/v1/sessions/"+turn.Session, ts.admin, "", nil).json(t, &s)
+	if s["state"] != "ended" || s["end_reason"] != "server_restart" {
+		t.Fatalf("session cut by SIGTERM: %v", s)
 	}
 }
 

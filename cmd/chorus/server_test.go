@@ -39,7 +39,9 @@ func startTestServer(t *testing.T, fc *fileConfig) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// A short bound: tests leave conversations waiting, and shutdown
+		// drains for half of it before ending them.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		if err := s.shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
