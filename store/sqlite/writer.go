@@ -49,8 +49,6 @@ type batch struct {
 	upto     uint64
 }
 
-func (b *batch) empty() bool { return len(b.sessions) == 0 && len(b.logs) == 0 }
-
 type queue struct {
 	mu       sync.Mutex
 	sessions map[string]*pendingSession
@@ -157,22 +155,25 @@ func (q *queue) putLog(l store.LogLine) bool {
 	return true
 }
 
-// take hands everything queued to the writer.
-func (q *queue) take() batch {
+// take hands everything queued to the writer; ok is false when nothing
+// was queued. Emptiness is decided here, under q.mu: the batch owns its map
+// and slice (the queue gets new ones), and an empty take hands out nothing,
+// never the queue's live map, which putSession goes on writing.
+func (q *queue) take() (b batch, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	b := batch{sessions: q.sessions, logs: q.logs, upto: q.enq}
-	if b.empty() {
+	if q.pendingLocked() == 0 {
 		if q.done != q.enq {
 			q.done = q.enq
 			q.broadcast()
 		}
-		return b
+		return batch{}, false
 	}
+	b = batch{sessions: q.sessions, logs: q.logs, upto: q.enq}
 	q.sessions = make(map[string]*pendingSession, len(b.sessions))
 	q.logs = make([]store.LogLine, 0, len(b.logs))
 	q.broadcast() // room for waiting AppendLogs
-	return b
+	return b, true
 }
 
 // committed records that b is durable.
@@ -310,8 +311,8 @@ func (s *Store) writer() {
 
 // flush commits everything queued in one transaction.
 func (s *Store) flush() error {
-	b := s.q.take()
-	if b.empty() {
+	b, ok := s.q.take()
+	if !ok {
 		return nil
 	}
 	if err := s.commit(b); err != nil {
