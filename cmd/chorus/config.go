@@ -2,9 +2,14 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"reflect"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -47,7 +52,8 @@ type fileConfig struct {
 
 const configReference = `Configuration file (chorus serve --config FILE), YAML. Every key is optional;
 flags and CHORUS_* variables override it. Unknown keys are an error. Secrets
-may be given as ${ENV_NAME}.
+may be given as ${ENV_NAME} in any value (quote it inside [ ] or { }); the
+variable's text is taken as it is, and ${...} in comments is ignored.
 
   data: ./chorus-data            # --data
   http: 127.0.0.1:8080           # --http
@@ -74,6 +80,11 @@ may be given as ${ENV_NAME}.
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
+// loadConfig reads the YAML at path. The text is parsed first; ${NAME} is
+// then replaced in scalar values only (never in keys or comments), so a
+// value from the environment is always one whole scalar, whatever
+// characters it holds. Unknown keys are an error, as with the decoder's
+// KnownFields, reported at their line in the file.
 func loadConfig(path string) (*fileConfig, error) {
 	var c fileConfig
 	if path == "" {
@@ -83,24 +94,197 @@ func loadConfig(path string) (*fileConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	var missing []string
-	raw = envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
-		name := string(envRef.FindSubmatch(m)[1])
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			missing = append(missing, name)
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(raw)).Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return &c, nil // empty file
 		}
-		return []byte(v)
-	})
-	if len(missing) > 0 {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if missing := substituteEnv(&doc); len(missing) > 0 {
 		return nil, fmt.Errorf("config %s: environment variables %v are not set", path, missing)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
+	var unknown []string
+	knownKeys(&doc, reflect.TypeOf(c), "", &unknown, 0)
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("config %s: %s (run `chorus serve --help` for the reference)", path, strings.Join(unknown, "; "))
+	}
+	if err := doc.Decode(&c); err != nil {
 		return nil, fmt.Errorf("config %s: %w (run `chorus serve --help` for the reference)", path, err)
 	}
 	return &c, nil
+}
+
+// substituteEnv replaces ${NAME} in every scalar value under n (mapping
+// keys are left alone) and returns the names that are not set, in order.
+// Each node is visited once: aliases share their anchor's node, and a
+// value from the environment is not scanned again.
+func substituteEnv(n *yaml.Node) (missing []string) {
+	seen := map[string]bool{}
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		switch n.Kind {
+		case yaml.DocumentNode, yaml.SequenceNode:
+			for _, c := range n.Content {
+				walk(c)
+			}
+		case yaml.MappingNode:
+			for i := 1; i < len(n.Content); i += 2 {
+				walk(n.Content[i])
+			}
+		case yaml.ScalarNode:
+			if !strings.Contains(n.Value, "${") {
+				return
+			}
+			v := envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+				name := m[2 : len(m)-1]
+				v, ok := os.LookupEnv(name)
+				if !ok && !seen[name] {
+					seen[name] = true
+					missing = append(missing, name)
+				}
+				return v
+			})
+			if v == n.Value {
+				return
+			}
+			n.Value = v
+			// A plain scalar takes the type its new text has (a number
+			// for compute_ms: ${N}, nothing when empty), except that a
+			// variable's text is never null: "null" or "~" stays a string.
+			// Quoted, block and explicitly tagged scalars keep their tag.
+			if n.Style&(yaml.TaggedStyle|yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+				n.Tag = ""
+				n.Tag = n.ShortTag()
+				if n.Tag == "!!null" && v != "" {
+					n.Tag = "!!str"
+				}
+			}
+		}
+	}
+	walk(n)
+	return missing
+}
+
+var (
+	nodeType        = reflect.TypeOf(yaml.Node{})
+	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+)
+
+// knownKeys appends an error for every mapping key under n that t, the Go
+// type n decodes into, has no field for: what yaml.v3's KnownFields does
+// (Node.Decode has no such option), but with the key's line in the file.
+// Maps take any key; yaml.Node and Unmarshaler values check themselves.
+func knownKeys(n *yaml.Node, t reflect.Type, where string, errs *[]string, depth int) {
+	if n == nil || depth > 100 {
+		return
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nodeType || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			knownKeys(c, t, where, errs, depth+1)
+		}
+		return
+	case yaml.AliasNode:
+		knownKeys(n.Alias, t, where, errs, depth+1)
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return // the decoder reports the type error
+		}
+		fields := map[string]reflect.Type{}
+		anyKey := structFields(t, fields) // an ",inline" map takes the other keys
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+				// <<: *base (or a list of them) merges into this struct.
+				if v.Kind == yaml.SequenceNode {
+					for _, m := range v.Content {
+						knownKeys(m, t, where, errs, depth+1)
+					}
+				} else {
+					knownKeys(v, t, where, errs, depth+1)
+				}
+				continue
+			}
+			ft, ok := fields[k.Value]
+			if !ok && anyKey {
+				continue
+			}
+			if !ok {
+				in := ""
+				if where != "" {
+					in = " in " + where
+				}
+				*errs = append(*errs, fmt.Sprintf("line %d: unknown key %q%s", k.Line, k.Value, in))
+				continue
+			}
+			knownKeys(v, ft, joinKey(where, k.Value), errs, depth+1)
+		}
+	case reflect.Map:
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				knownKeys(n.Content[i+1], t.Elem(), joinKey(where, n.Content[i].Value), errs, depth+1)
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if n.Kind == yaml.SequenceNode {
+			for i, c := range n.Content {
+				knownKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", where, i), errs, depth+1)
+			}
+		}
+	}
+}
+
+// structFields maps the YAML keys of struct t to their types, as yaml.v3
+// names them: the yaml tag's name, else the lowercased field name; ",inline"
+// structs add their keys; "-" and unexported fields have none. anyKey is
+// true when an ",inline" map takes every other key.
+func structFields(t reflect.Type, out map[string]reflect.Type) (anyKey bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if slices.Contains(strings.Split(opts, ","), "inline") {
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			switch ft.Kind() {
+			case reflect.Struct:
+				anyKey = structFields(ft, out) || anyKey
+			case reflect.Map:
+				anyKey = true
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = f.Type
+	}
+	return anyKey
+}
+
+func joinKey(where, k string) string {
+	if where == "" {
+		return k
+	}
+	return where + "." + k
 }
 
 // duration is a YAML Go duration ("30s").

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func writeConfig(t *testing.T, s string) string {
@@ -57,5 +59,109 @@ func TestConfigErrors(t *testing.T) {
 				t.Fatalf("err = %v, want one naming %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestConfigEnvValuesAreScalars: ${NAME} is replaced after parsing, in
+// values only, so a secret with YAML syntax in it is taken as it is, and a
+// ${NAME} in a comment needs no variable.
+func TestConfigEnvValuesAreScalars(t *testing.T) {
+	for _, secret := range []string{
+		"p@ss: #[x]*", "[a, b]", "*notalias", "&anchor", "%TAG", "@at", "`tick",
+		"{x: 1}", "a #b", "- item", "? q", "!tag", "|", ">", "'q\"", "null", "~", "true", "123", " spaced ",
+		"two\nlines", "${NOT_SET_ANYWHERE_42}",
+	} {
+		t.Run(secret, func(t *testing.T) {
+			t.Setenv("TEST_SECRET", secret)
+			t.Setenv("TEST_HOST", "h.example")
+			t.Setenv("TEST_MS", "750")
+			c, err := loadConfig(writeConfig(t, `
+# Set ${UNSET_IN_COMMENT_42} before starting.
+admin_key: ${TEST_SECRET}   # the key, ${ALSO_UNSET_42}
+http: "${TEST_HOST}:8080"
+db: 'x-${TEST_SECRET}-y'
+lua:
+  compute_ms: ${TEST_MS}
+  http_allow: ["${TEST_SECRET}", "${TEST_HOST}:1"]
+sip:
+  password: ${TEST_SECRET}
+`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.AdminKey != secret || c.HTTP != "h.example:8080" || c.DB != "x-"+secret+"-y" ||
+				c.Lua.ComputeMS != 750 || len(c.Lua.HTTPAllow) != 2 || c.Lua.HTTPAllow[0] != secret || c.Lua.HTTPAllow[1] != "h.example:1" {
+				t.Fatalf("parsed %+v", c)
+			}
+			var sip struct{ Password string }
+			if err := c.SIP.Decode(&sip); err != nil || sip.Password != secret {
+				t.Fatalf("sip.password = %q, %v", sip.Password, err)
+			}
+		})
+	}
+}
+
+func TestConfigEnvEdges(t *testing.T) {
+	t.Setenv("TEST_EMPTY", "")
+	t.Setenv("TEST_MS", "250")
+	t.Setenv("TEST_KEY", "data")
+	c, err := loadConfig(writeConfig(t, `
+admin_key: ${TEST_EMPTY}
+sip: &base
+  compute_ms: ${TEST_MS}
+lua:
+  <<: *base
+  memory_mb: ${TEST_EMPTY}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AdminKey != "" || c.Lua.ComputeMS != 250 || c.Lua.MemoryMB != 0 {
+		t.Fatalf("parsed %+v", c)
+	}
+	// Keys are not substituted.
+	if _, err := loadConfig(writeConfig(t, "${TEST_KEY}: /tmp\n")); err == nil || !strings.Contains(err.Error(), "${TEST_KEY}") {
+		t.Fatalf("a ${} key: err = %v", err)
+	}
+	// Every missing variable is named once.
+	_, err = loadConfig(writeConfig(t, "admin_key: ${MISSING_A_42}\nhttp: ${MISSING_B_42}${MISSING_A_42}\n"))
+	if err == nil || !strings.Contains(err.Error(), "[MISSING_A_42 MISSING_B_42]") {
+		t.Fatalf("missing: err = %v", err)
+	}
+	// A type error still names the value's line in the file.
+	_, err = loadConfig(writeConfig(t, "\n# comment\n\nlua:\n\n  compute_ms: ${TEST_KEY}\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 6") {
+		t.Fatalf("type error: err = %v", err)
+	}
+}
+
+// TestConfigUnknownKeys: unknown keys are reported as yaml.v3's KnownFields
+// would (the same files fail), at their line in the file.
+func TestConfigUnknownKeys(t *testing.T) {
+	for _, tc := range []struct {
+		yaml    string
+		unknown string // "" when the file is fine
+	}{
+		{"data: x\nweb:\n  turn_timeout: 1s\n", ""},
+		{"\n# comment\n\nweb:\n\n  # more\n  turn_time: 1s\n", `line 7: unknown key "turn_time" in web`},
+		{"limits:\n  app_message: 1/s\n", `"app_message" in limits`},
+		{"sip:\n  anything: [1, 2]\n  deep: {x: y}\n", ""},
+		{"sip: &b {nope: 1}\nlua:\n  <<: *b\n", `"nope" in lua`},
+		{"sip: &b {memory_mb: 1}\nlua:\n  <<: [*b]\n  compute_ms: 3\n", ""},
+		{"lua: &l {memory_mb: 1}\nweb: *l\n", `"memory_mb" in web`},
+		{"lua:\n  http_allow: [a, b]\n", ""},
+		{"Data: x\n", `"Data"`},
+		{"web: null\nlua:\n", ""},
+	} {
+		_, err := loadConfig(writeConfig(t, tc.yaml))
+		if tc.unknown == "" && err != nil || tc.unknown != "" && (err == nil || !strings.Contains(err.Error(), tc.unknown)) {
+			t.Errorf("%q: err = %v, want %q", tc.yaml, err, tc.unknown)
+		}
+		var c fileConfig
+		dec := yaml.NewDecoder(strings.NewReader(tc.yaml))
+		dec.KnownFields(true)
+		if strict := dec.Decode(&c); (strict != nil) != (err != nil) {
+			t.Errorf("%q: KnownFields decoder says %v, loadConfig %v", tc.yaml, strict, err)
+		}
 	}
 }
