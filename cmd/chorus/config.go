@@ -24,11 +24,13 @@ type fileConfig struct {
 	AdminKey string `yaml:"admin_key"` // else generated into data/admin.key
 
 	Web struct {
-		TurnTimeout duration `yaml:"turn_timeout"` // longest wait of POST /v1/web/{address}/messages (30s)
+		TurnTimeout      duration `yaml:"turn_timeout"`      // longest wait of POST /v1/web/{address}/messages (30s)
+		MaxConversations int      `yaml:"max_conversations"` // live web conversations at once (10000); past it 503
 	} `yaml:"web"`
 
 	Limits struct {
 		WebPerSender rate `yaml:"web_per_sender"` // a web sender is (address, from); 10/s
+		WebPerIP     rate `yaml:"web_per_ip"`     // web requests per client IP, whatever its senders; 50/s
 		SIPPerSource rate `yaml:"sip_per_source"` // SIP requests per source IP; 50/s
 		AppMessages  rate `yaml:"app_messages"`   // outbound message()/call() per app; 60/min
 	} `yaml:"limits"`
@@ -62,9 +64,11 @@ variable's text is taken as it is, and ${...} in comments is ignored.
 
   web:
     turn_timeout: 30s            # longest wait of POST /v1/web/{address}/messages
+    max_conversations: 10000     # live web conversations at once; past it 503 + Retry-After
 
   limits:                        # every limit answers 429 / 503 with Retry-After
     web_per_sender: 10/s         # a web sender is (address, from)
+    web_per_ip: 50/s             # web requests per client IP, whatever senders it names
     sip_per_source: 50/s         # requests per source IP
     app_messages: 60/min         # outbound message()/call() per app
 

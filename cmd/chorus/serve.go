@@ -223,10 +223,12 @@ func startServer(sc serveConfig) (*server, error) {
 		Resolve: func(ctx context.Context, a string) (bool, error) {
 			return s.eng.Resolve(ctx, channels.Address{Network: channels.Web, ID: a})
 		},
-		NewID:       engine.NewID,
-		TurnTimeout: fc.Web.TurnTimeout.Duration,
-		PerSender:   fc.Limits.WebPerSender.perSecond(),
-		Logger:      log,
+		NewID:            engine.NewID,
+		TurnTimeout:      fc.Web.TurnTimeout.Duration,
+		PerSender:        fc.Limits.WebPerSender.perSecond(),
+		PerIP:            fc.Limits.WebPerIP.perSecond(),
+		MaxConversations: fc.Web.MaxConversations,
+		Logger:           log,
 	})
 	if err != nil {
 		return nil, err
