@@ -64,7 +64,8 @@ func (tb *LTable) Copy() *LTable {
 		c.strdict = maps.Clone(tb.strdict)
 	}
 	if tb.keys != nil {
-		c.keys = slices.Clone(tb.keys)
+		// Room for a few more keys: a copy is usually added to at once.
+		c.keys = append(make([]LValue, 0, len(tb.keys)+8), tb.keys...)
 	}
 	if tb.k2i != nil {
 		c.k2i = maps.Clone(tb.k2i)
