@@ -185,6 +185,9 @@ type KV interface {
 	// KVSet with ttl 0 keeps the value until deleted.
 	KVSet(ctx context.Context, appID int64, key, value string, ttl time.Duration) error
 	KVDelete(ctx context.Context, appID int64, key string) error
+	// KVUsage counts the app's live (unexpired) keys and their bytes (keys
+	// and values), for quotas.
+	KVUsage(ctx context.Context, appID int64) (keys int, bytes int64, err error)
 }
 
 // Sessions keeps sessions. SaveSession and AppendLog are asynchronous.

@@ -44,6 +44,10 @@ type Config struct {
 	HangupGrace time.Duration
 	// AppMessagesPerMinute bounds message()/call() per app (0: unbounded).
 	AppMessagesPerMinute int
+	// KVMaxKeys and KVMaxBytes bound each app's key/value store (default
+	// 10,000 keys and 16 MiB of keys and values).
+	KVMaxKeys  int
+	KVMaxBytes int64
 	// TextAskTimeout, VoiceAskTimeout: ask's default timeouts (300 s, 10 s).
 	TextAskTimeout, VoiceAskTimeout time.Duration
 	Logger                          *slog.Logger
@@ -77,6 +81,12 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.HangupGrace <= 0 {
 		cfg.HangupGrace = 5 * time.Second
+	}
+	if cfg.KVMaxKeys <= 0 {
+		cfg.KVMaxKeys = 10000
+	}
+	if cfg.KVMaxBytes <= 0 {
+		cfg.KVMaxBytes = 16 << 20
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

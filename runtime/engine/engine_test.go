@@ -502,3 +502,37 @@ func TestWaitingOnlyWhileWaitingForThePerson(t *testing.T) {
 		t.Fatalf("states seen %v, want waiting (in wait) and running (computing)", seen)
 	}
 }
+
+// TestStoreQuota: an app cannot fill the disk through store.set.
+func TestStoreQuota(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	eng, err := engine.New(engine.Config{Store: h.st, Sandbox: h.sb, Logs: h.hub, KVMaxKeys: 5, KVMaxBytes: 100 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.eng = eng
+	a := h.script("hoarder", `
+		local stored = 0
+		for i = 1, 20 do
+			local ok, err = store.set("k" .. i, "v")
+			if not ok then say("refused at " .. i .. ": " .. err) break end
+			stored = stored + 1
+		end
+		local ok = store.set("k1", "updated")
+		say("update of an existing key: " .. tostring(ok))
+		store.delete("k2")
+		say("after a delete: " .. tostring(store.set("k99", "v")))
+		store.delete("k3")
+		local big = ("x"):rep(60 * 1024)
+		say("first big: " .. tostring(store.set("b1", big)))
+		local ok3, err3 = store.set("b2", big)
+		say("bytes: " .. tostring(ok3) .. " " .. tostring(err3))
+	`)
+	c, _ := h.chat(a, "go")
+	got := strings.Join(replies(c), "|")
+	for _, want := range []string{"refused at 6: ", "5 keys", "update of an existing key: true", "after a delete: true", "first big: true", "bytes: nil", "full (100 KiB)"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("replies %q lack %q", got, want)
+		}
+	}
+}

@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"context"
+	"fmt"
 	"path"
 	"strings"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/chorus-dev/chorus/runtime/luamod"
 	"github.com/chorus-dev/chorus/runtime/luamod/jsonmod"
 	"github.com/chorus-dev/chorus/runtime/sandbox"
 )
@@ -64,7 +67,10 @@ func (e *Engine) openLibs(s *sandbox.Session, env *lua.LTable, code *compiled, c
 		}
 		ttl := time.Duration(float64(L.OptNumber(3, 0)) * float64(time.Second))
 		resume := s.Blocking()
-		err := e.cfg.Store.KVSet(s.Context(), rt.AppID, k, val, ttl)
+		err := e.kvQuota(s.Context(), rt.AppID, k, val)
+		if err == nil {
+			err = e.cfg.Store.KVSet(s.Context(), rt.AppID, k, val, ttl)
+		}
 		resume()
 		if err != nil {
 			L.Push(lua.LNil)
@@ -155,6 +161,24 @@ func (e *Engine) openLibs(s *sandbox.Session, env *lua.LTable, code *compiled, c
 		L.Push(v)
 		return 1
 	}))
+}
+
+// kvQuota refuses a store.set that would take the app past its quota
+// (Config.KVMaxKeys keys, Config.KVMaxBytes bytes of keys and values).
+func (e *Engine) kvQuota(ctx context.Context, appID int64, key, val string) error {
+	n, bytes, err := e.cfg.Store.KVUsage(ctx, appID)
+	if err != nil {
+		return err
+	}
+	if bytes+int64(len(key)+len(val)) > e.cfg.KVMaxBytes {
+		return fmt.Errorf("the app's store is full (%s); delete keys or give values a ttl", luamod.FormatSize(e.cfg.KVMaxBytes))
+	}
+	if n >= e.cfg.KVMaxKeys {
+		if _, exists, err := e.cfg.Store.KVGet(ctx, appID, key); err != nil || !exists {
+			return fmt.Errorf("the app's store is full (%d keys); delete keys or give values a ttl", e.cfg.KVMaxKeys)
+		}
+	}
+	return nil
 }
 
 func checkKey(L *lua.LState) string {

@@ -58,6 +58,20 @@ func (s *Store) KVDelete(ctx context.Context, appID int64, key string) error {
 	return nil
 }
 
+// KVUsage counts the app's unexpired keys and the bytes of keys and values.
+func (s *Store) KVUsage(ctx context.Context, appID int64) (int, int64, error) {
+	var n int
+	var bytes int64
+	err := s.rdb.QueryRowContext(ctx,
+		`SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(CAST(value AS BLOB))), 0)
+		 FROM kv WHERE app_id = ? AND (expires_at IS NULL OR expires_at > ?)`,
+		appID, time.Now().UnixNano()).Scan(&n, &bytes)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: kv usage of app %d: %w", appID, err)
+	}
+	return n, bytes, nil
+}
+
 // cleanup deletes expired kv rows and log lines older than LogRetention.
 func (s *Store) cleanup(ctx context.Context) {
 	n, err := s.deleteBatches(ctx,

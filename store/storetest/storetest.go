@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Config", testConfig},
 		{"KV", testKV},
 		{"KVExpiry", testKVExpiry},
+		{"KVUsage", testKVUsage},
 		{"Sessions", testSessions},
 		{"SessionFilter", testSessionFilter},
 		{"Logs", testLogs},
@@ -388,6 +389,20 @@ func testConfig(t *testing.T, st store.Store) {
 	_, err := st.Config(ctx, a.ID+1000)
 	wantErr(t, err, store.ErrNotFound, "Config(unknown app)")
 	wantErr(t, st.MergeConfig(ctx, a.ID+1000, map[string]string{"K": "v"}), store.ErrNotFound, "MergeConfig(unknown app)")
+}
+
+func testKVUsage(t *testing.T, st store.Store) {
+	ctx := ctxOf(t)
+	a := app(t, st, account(t, st, "usage").ID, "u")
+	noErr(t, st.KVSet(ctx, a.ID, "k1", "vvvv", 0))
+	noErr(t, st.KVSet(ctx, a.ID, "k2", "é", 0))
+	noErr(t, st.KVSet(ctx, a.ID, "gone", "x", time.Nanosecond))
+	time.Sleep(2 * time.Millisecond)
+	n, b, err := st.KVUsage(ctx, a.ID)
+	noErr(t, err)
+	if n != 2 || b != int64(len("k1vvvv")+len("k2é")) {
+		t.Fatalf("KVUsage = %d keys, %d bytes", n, b)
+	}
 }
 
 func testKV(t *testing.T, st store.Store) {
