@@ -46,7 +46,8 @@
 //     it after the main chunk, for a final "return pcall(f)").
 //   - The watchdog, every WatchInterval, stops a session whose current
 //     compute phase (time since Start or the last Blocking) is longer than
-//     Limits.Compute; the session context's deadline is Limits.SessionMax.
+//     Limits.Compute, and one that has lived longer than Limits.SessionMax
+//     (one loop over the sessions, no timer per session).
 //   - Library functions that loop in Go check the context: the pattern
 //     matcher every 16K steps, with a budget of 1e7 + 32 x len(subject)
 //     steps per call (over it: a "pattern" limit) and a recursion cap of 200

@@ -259,9 +259,7 @@ func (sb *Sandbox) Start(ctx context.Context) (*Session, error) {
 	s.resumeFn = s.resume
 	// The session context: Stop cancels the inner one with its cause; the
 	// outer one ends at SessionMax with a session limit.
-	inner, cancel := context.WithCancelCause(ctx)
-	s.cancel = cancel
-	s.ctx, s.stopTimer = context.WithDeadlineCause(inner, time.Now().Add(sb.limits.SessionMax), sb.sessionOver)
+	s.ctx, s.cancel = context.WithCancelCause(ctx)
 	s.strCap = int(sb.limits.Memory / 4)
 	s.runMu.Lock()
 	ps.sess = s
@@ -273,7 +271,6 @@ func (sb *Sandbox) Start(ctx context.Context) (*Session, error) {
 	if sb.closed {
 		sb.mu.Unlock()
 		s.cancel(ErrClosed)
-		s.stopTimer()
 		s.discard()
 		return nil, ErrClosed
 	}

@@ -16,15 +16,14 @@ import (
 // goroutine that called Start: Run, Blocking, Charge and Close must be
 // called from it (Stop, Context and Stats from anywhere).
 type Session struct {
-	sb        *Sandbox
-	ps        *pstate
-	lstate    *lua.LState
-	ctx       context.Context
-	cancel    context.CancelCauseFunc
-	stopTimer context.CancelFunc // releases the SessionMax deadline
-	globals   *lua.LTable
-	strMT     *lua.LTable // the protected metatable of strings for this session
-	strCap    int         // the longest string a library function may build
+	sb      *Sandbox
+	ps      *pstate
+	lstate  *lua.LState
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	globals *lua.LTable
+	strMT   *lua.LTable // the protected metatable of strings for this session
+	strCap  int         // the longest string a library function may build
 
 	// runMu is held by the owner goroutine from Start to Close, except
 	// between Blocking and resume: holding it is what lets the watchdog walk
@@ -69,8 +68,8 @@ func (s *Session) L() *lua.LState { return s.lstate }
 func (s *Session) Globals() *lua.LTable { return s.globals }
 
 // Context returns the session's context. It is cancelled by Stop, by a
-// limit, by the parent context passed to Start and by Close, and its
-// deadline is Start + Limits.SessionMax; context.Cause tells which.
+// limit (SessionMax included, by the watchdog), by the parent context passed
+// to Start and by Close; context.Cause tells which.
 func (s *Session) Context() context.Context { return s.ctx }
 
 // Stop ends the script with cause (ErrStopped if nil). The script cannot
@@ -276,7 +275,6 @@ func (s *Session) Close() {
 	s.closed = true
 	s.endPhase()
 	s.cancel(errSessionClosed)
-	s.stopTimer()
 	s.sb.mu.Lock()
 	delete(s.sb.sessions, s)
 	s.sb.mu.Unlock()

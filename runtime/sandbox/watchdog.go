@@ -57,14 +57,21 @@ func (sb *Sandbox) watch() {
 	}
 }
 
-// checkClocks stops the sessions over their compute time. (SessionMax is
-// the deadline of the session's context.)
+// checkClocks stops the sessions over their compute time or SessionMax
+// (checked here rather than with a timer per session: starting a session
+// stays cheap, and this loop visits every session anyway).
 func (sb *Sandbox) checkClocks(stops []stopped) []stopped {
 	now := sb.nanotime()
 	compute := int64(sb.limits.Compute)
+	sessionMax := int64(sb.limits.SessionMax)
 	sb.mu.Lock()
 	for s := range sb.sessions {
 		if s.stopped.Load() {
+			continue
+		}
+		if now-s.started > sessionMax {
+			s.Stop(sb.sessionOver)
+			stops = append(stops, stopped{s, sb.sessionOver})
 			continue
 		}
 		if p := s.phase.Load(); p != 0 && now-p > compute {
