@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the test suite uses: chromium for the chat page's browser
-# test (e2e/); node/npm drive it with playwright-core.
-DEB_PKGS=(chromium)
+# test (e2e/), node/npm drive it with playwright-core; lua5.1 checks the
+# sandbox's Lua 5.1 conformance goldens (runtime/sandbox/lua51_test.go).
+DEB_PKGS=(chromium lua5.1)
 command -v node >/dev/null 2>&1 || DEB_PKGS+=(nodejs)
 command -v npm >/dev/null 2>&1 || DEB_PKGS+=(npm)
 

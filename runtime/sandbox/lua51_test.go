@@ -82,7 +82,7 @@ func TestLua51Cases(t *testing.T) {
 func TestLua51Golden(t *testing.T) {
 	lua51, err := exec.LookPath("lua5.1")
 	if err != nil {
-		t.Skip("no lua5.1 on the PATH")
+		t.Fatal("lua5.1 is not on the PATH: run `make test-deps` (Debian package lua5.1)")
 	}
 	cases, err := os.ReadFile("testdata/lua51/cases.txt")
 	if err != nil {
