@@ -74,22 +74,32 @@ func (c *Conversation) next() (Line, error) {
 	return l, nil
 }
 
-// Receive hands out the next input line.
-func (c *Conversation) Receive(ctx context.Context, _ time.Duration) (channels.Message, error) {
-	if err := c.ctx.Err(); err != nil {
-		return channels.Message{}, channels.ErrHangup
+// input is the text of the next '>' line; "! timeout" is ErrTimeout, and
+// "! hangup", an exhausted script or a conversation already over are
+// ErrHangup.
+func (c *Conversation) input() (string, error) {
+	if c.ctx.Err() != nil {
+		return "", channels.ErrHangup
 	}
 	l, err := c.next()
-	if err != nil {
-		return channels.Message{}, fmt.Errorf("%w: %w", channels.ErrHangup, err)
-	}
 	switch {
+	case err != nil:
+		return "", fmt.Errorf("%w: %w", channels.ErrHangup, err)
 	case l.Dir == '!' && l.Text == "timeout":
-		return channels.Message{}, channels.ErrTimeout
+		return "", channels.ErrTimeout
 	case l.Dir == '!':
-		return channels.Message{}, channels.ErrHangup
+		return "", channels.ErrHangup
 	}
-	return channels.Message{From: c.info.Remote, To: c.info.Local, Text: l.Text, At: time.Now()}, nil
+	return l.Text, nil
+}
+
+// Receive hands out the next input line.
+func (c *Conversation) Receive(ctx context.Context, _ time.Duration) (channels.Message, error) {
+	text, err := c.input()
+	if err != nil {
+		return channels.Message{}, err
+	}
+	return channels.Message{From: c.info.Remote, To: c.info.Local, Text: text, At: time.Now()}, nil
 }
 
 // Log is what happened, in order.
@@ -150,20 +160,10 @@ func (c *Call) Play(_ context.Context, text string, _ channels.PlayOptions) erro
 
 // Collect hands out the next input as DTMF.
 func (c *Call) Collect(ctx context.Context, o channels.CollectOptions) (channels.Input, error) {
-	if c.ctx.Err() != nil {
-		return channels.Input{}, channels.ErrHangup
-	}
-	l, err := c.next()
+	digits, err := c.input()
 	if err != nil {
-		return channels.Input{}, fmt.Errorf("%w: %w", channels.ErrHangup, err)
+		return channels.Input{}, err
 	}
-	switch {
-	case l.Dir == '!' && l.Text == "timeout":
-		return channels.Input{}, channels.ErrTimeout
-	case l.Dir == '!':
-		return channels.Input{}, channels.ErrHangup
-	}
-	digits := l.Text
 	if o.Terminator != "" {
 		digits = strings.TrimSuffix(digits, o.Terminator)
 	}
@@ -172,17 +172,11 @@ func (c *Call) Collect(ctx context.Context, o channels.CollectOptions) (channels
 
 // Record takes the next input as the recording's URI.
 func (c *Call) Record(ctx context.Context, _ channels.RecordOptions) (channels.Recording, error) {
-	l, err := c.next()
+	text, err := c.input()
 	if err != nil {
-		return channels.Recording{}, fmt.Errorf("%w: %w", channels.ErrHangup, err)
+		return channels.Recording{}, err
 	}
-	if l.Dir == '!' {
-		if l.Text == "timeout" {
-			return channels.Recording{}, channels.ErrTimeout
-		}
-		return channels.Recording{}, channels.ErrHangup
-	}
-	return channels.Recording{URI: "test:" + l.Text, Duration: time.Second}, nil
+	return channels.Recording{URI: "test:" + text, Duration: time.Second}, nil
 }
 
 // Transfer records the transfer.
