@@ -109,11 +109,7 @@ func (c *Conv) Send(ctx context.Context, text string) error {
 		return fmt.Errorf("%w: %w", channels.ErrHangup, err)
 	}
 	m := channels.Message{From: c.k.local, To: c.k.remote, Text: text, At: time.Now()}
-	if err := c.t.cfg.Send(ctx, m); err != nil {
-		return err
-	}
-	c.observe(Event{State: c.State(), Out: text, Sent: true})
-	return nil
+	return c.t.cfg.Send(ctx, m)
 }
 
 // Receive waits up to d for the next message.

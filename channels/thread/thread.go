@@ -33,8 +33,8 @@ type Config struct {
 	MaxLive int
 	// NewID makes session ids. Required.
 	NewID func() string
-	// Observe, when set, is called for every message the app sends (after
-	// Send) and every state change, from the conversation's goroutine.
+	// Observe, when set, is called for every state change, from the
+	// conversation's goroutine. (What the app sends goes to Send.)
 	Observe func(c *Conv, ev Event)
 	Logger  *slog.Logger
 }
@@ -59,11 +59,9 @@ func (s State) String() string {
 	return "running"
 }
 
-// Event is what Observe sees.
+// Event is what Observe sees: a change of the conversation's state.
 type Event struct {
-	State State  // the state after the event
-	Out   string // a message the app sent ("" for state changes)
-	Sent  bool   // Out is set
+	State State // the state after the change
 }
 
 type key struct{ local, remote channels.Address }

@@ -232,9 +232,6 @@ func (s *sender) push(frame []byte) {
 }
 
 func (c *Channel) observe(conv *thread.Conv, ev thread.Event) {
-	if ev.Sent {
-		return
-	}
 	info := conv.Info()
 	s := c.sender(senderKey{info.Local.ID, info.Remote.ID})
 	frame, _ := json.Marshal(map[string]string{"type": "state", "state": ev.State.String(), "session": info.ID})

@@ -197,7 +197,7 @@ func runApp(ctx context.Context, o runOptions) error {
 			return nil
 		},
 		Observe: func(_ *thread.Conv, ev thread.Event) {
-			if ev.State == thread.Ended && !ev.Sent {
+			if ev.State == thread.Ended {
 				outMu.Lock()
 				fmt.Fprintln(o.Out, "[conversation ended]")
 				outMu.Unlock()

@@ -63,7 +63,6 @@ func (r *Runtime) ask(L *lua.LState) int {
 			continue
 		case err != nil:
 			ev = r.event("hangup", attempt)
-			r.hungUp = true
 			r.transcript("in", "event", "hangup")
 			r.dispatch(o, "onHangup", ev)
 			L.Push(ev)

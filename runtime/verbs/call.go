@@ -46,12 +46,11 @@ func (r *Runtime) call(L *lua.LState) int {
 	}
 	r.dialed = append(r.dialed, conv)
 	r.Conv = conv
-	r.hungUp = false
-	r.callTbl = r.conversationTable(conv)
-	r.env.RawSetString("currentCall", r.callTbl)
+	call := r.conversationTable(conv)
+	r.env.RawSetString("currentCall", call)
 	r.transcript("out", "event", "call "+to)
 	ev := r.event("answer", 0)
-	ev.RawSetString("value", r.callTbl)
+	ev.RawSetString("value", call)
 	L.Push(ev)
 	return 1
 }

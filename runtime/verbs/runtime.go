@@ -63,10 +63,8 @@ type Runtime struct {
 
 	dialed   []channels.Conversation
 	logLines atomic.Int64
-	hungUp   bool
 	L        *lua.LState
 	env      *lua.LTable
-	callTbl  *lua.LTable
 }
 
 // Open puts the verbs, currentCall and params into env.
@@ -109,8 +107,7 @@ func (r *Runtime) setCurrentCall(env *lua.LTable) {
 		env.RawSetString("currentCall", lua.LNil)
 		return
 	}
-	r.callTbl = r.conversationTable(r.Conv)
-	env.RawSetString("currentCall", r.callTbl)
+	env.RawSetString("currentCall", r.conversationTable(r.Conv))
 }
 
 // Close ends the conversations the session opened with call(). The engine
