@@ -320,14 +320,8 @@ func (c *Channel) HandleMessage(w http.ResponseWriter, r *http.Request) {
 		retry(w, wait, "too many requests from your address; slow down")
 		return
 	}
-	ok, err := c.cfg.Resolve(r.Context(), address)
-	if err != nil {
-		c.cfg.Logger.Error("web: resolving an address failed", "address", address, "err", err)
-		fail(w, http.StatusServiceUnavailable, "unavailable", "cannot look up the address right now; try again shortly")
-		return
-	}
-	if !ok {
-		fail(w, http.StatusNotFound, "not_found", "no app answers at web address "+strconv.Quote(address))
+	if status, code, msg := c.bound(r.Context(), address); status != 0 {
+		fail(w, status, code, msg)
 		return
 	}
 	k := senderKey{address, req.From}
@@ -388,6 +382,21 @@ func checkMessage(from, text string) error {
 //go:embed chat.html
 var chatPage []byte
 
+// bound checks that an app answers at address. It returns 0, or the
+// status, code and message to answer with: 404 when none does, 503 when the
+// lookup failed (logged).
+func (c *Channel) bound(ctx context.Context, address string) (int, string, string) {
+	ok, err := c.cfg.Resolve(ctx, address)
+	switch {
+	case err != nil:
+		c.cfg.Logger.Error("web: resolving an address failed", "address", address, "err", err)
+		return http.StatusServiceUnavailable, "unavailable", "cannot look up the address right now; try again shortly"
+	case !ok:
+		return http.StatusNotFound, "not_found", "no app answers at web address " + strconv.Quote(address)
+	}
+	return 0, "", ""
+}
+
 // HandlePage serves GET /chat/{address}: a chat page for people, talking to
 // the WebSocket below. Unknown addresses get 404.
 func (c *Channel) HandlePage(w http.ResponseWriter, r *http.Request) {
@@ -396,9 +405,8 @@ func (c *Channel) HandlePage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	ok, err := c.cfg.Resolve(r.Context(), address)
-	if err != nil || !ok {
-		http.Error(w, "No app answers at "+strconv.Quote(address)+".", http.StatusNotFound)
+	if status, _, msg := c.bound(r.Context(), address); status != 0 {
+		http.Error(w, msg, status)
 		return
 	}
 	h := w.Header()
@@ -431,9 +439,8 @@ func (c *Channel) HandleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c.ws.Add(1)
 	defer c.ws.Done()
-	ok, err := c.cfg.Resolve(r.Context(), address)
-	if err != nil || !ok {
-		fail(w, http.StatusNotFound, "not_found", "no app answers at web address "+strconv.Quote(address))
+	if status, code, msg := c.bound(r.Context(), address); status != 0 {
+		fail(w, status, code, msg)
 		return
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
