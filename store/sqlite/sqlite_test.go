@@ -203,7 +203,7 @@ func TestReadsSeeQueuedWrites(t *testing.T) {
 	if l, err := s.ListLogs(ctx, store.LogFilter{App: "a"}); err != nil || len(l) != 1 {
 		t.Fatalf("ListLogs = %v, %v", l, err)
 	}
-	if d := time.Since(start); d > 500*time.Millisecond {
+	if d := time.Since(start); d > 900*time.Millisecond {
 		t.Fatalf("reads waited %v for the flush tick", d)
 	}
 }
