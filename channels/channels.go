@@ -75,6 +75,9 @@ type Message struct {
 	// Headers are network headers (SIP headers, XMPP attributes, ...).
 	Headers map[string]string
 	At      time.Time
+	// SessionID is the session an outgoing message comes from ("" for
+	// incoming ones): channels with delivery receipts tie them to it.
+	SessionID string
 }
 
 // Info describes a conversation as currentCall shows it.

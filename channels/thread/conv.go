@@ -108,7 +108,7 @@ func (c *Conv) Send(ctx context.Context, text string) error {
 	if err := context.Cause(c.ctx); err != nil {
 		return fmt.Errorf("%w: %w", channels.ErrHangup, err)
 	}
-	m := channels.Message{From: c.k.local, To: c.k.remote, Text: text, At: time.Now()}
+	m := channels.Message{From: c.k.local, To: c.k.remote, Text: text, At: time.Now(), SessionID: c.info.ID}
 	return c.t.cfg.Send(ctx, m)
 }
 

@@ -65,6 +65,7 @@ type Engine struct {
 	configs  map[int64]map[string]string
 
 	liveMu sync.Mutex
+	noteMu sync.Mutex // serialises Note on ended sessions
 	live   map[string]*live
 	closed bool // Shutdown began: Launch refuses
 	rates  minuteRates

@@ -48,6 +48,7 @@ func (o appOutbound) Message(ctx context.Context, m channels.Message) error {
 		return err
 	}
 	m.From.ID = from
+	m.SessionID = o.sessionID
 	return o.e.cfg.Outbound.Message(ctx, m)
 }
 

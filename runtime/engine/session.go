@@ -43,15 +43,20 @@ func (l *live) snapshot() store.Session {
 }
 
 func (l *live) add(dir, kind, text string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rec.Transcript = appendEntry(l.rec.Transcript, dir, kind, text)
+}
+
+// appendEntry appends one transcript line within the caps.
+func appendEntry(t []store.TranscriptEntry, dir, kind, text string) []store.TranscriptEntry {
 	if len(text) > maxTranscriptText {
 		text = text[:maxTranscriptText] + "…"
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.rec.Transcript) >= maxTranscript {
-		return
+	if len(t) >= maxTranscript {
+		return t
 	}
-	l.rec.Transcript = append(l.rec.Transcript, store.TranscriptEntry{Dir: dir, Kind: kind, Text: text, At: time.Now().UTC()})
+	return append(t, store.TranscriptEntry{Dir: dir, Kind: kind, Text: text, At: time.Now().UTC()})
 }
 
 func (l *live) stop(cause error) {
@@ -279,4 +284,35 @@ func (e *Engine) hangupCall(conv channels.Conversation) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = c.Hangup(ctx)
+}
+
+// Note adds an entry to a session's transcript after the fact: a delivery
+// receipt (kind "receipt") that arrives while the session runs or after it
+// ended. It reports whether the session was found.
+func (e *Engine) Note(ctx context.Context, id, dir, kind, text string) bool {
+	e.liveMu.Lock()
+	l := e.live[id]
+	e.liveMu.Unlock()
+	if l != nil {
+		l.mu.Lock()
+		ended := l.rec.State == "ended"
+		if !ended {
+			l.rec.Transcript = appendEntry(l.rec.Transcript, dir, kind, text)
+		}
+		l.mu.Unlock()
+		if !ended {
+			return true
+		}
+	}
+	// Ended: its final save is queued or done; reads flush the queue first.
+	// One note at a time, so two receipts never overwrite each other.
+	e.noteMu.Lock()
+	defer e.noteMu.Unlock()
+	s, err := e.cfg.Store.Session(ctx, id)
+	if err != nil {
+		return false
+	}
+	s.Transcript = appendEntry(s.Transcript, dir, kind, text)
+	e.cfg.Store.SaveSession(s)
+	return true
 }
