@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -534,5 +535,68 @@ func TestStoreQuota(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Fatalf("replies %q lack %q", got, want)
 		}
+	}
+}
+
+// TestNoteReceipts: a delivery receipt lands on the transcript of the
+// session that sent the message, whether it still runs or has ended; two
+// receipts for an ended session do not overwrite each other.
+func TestNoteReceipts(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	ctx := context.Background()
+	a := h.script("notes", `say("sent")`)
+	_, s := h.chat(a, "hi")
+	if s.State != "ended" {
+		t.Fatalf("session %s is %s", s.ID, s.State)
+	}
+	var wg sync.WaitGroup
+	for _, text := range []string{"delivered", "failed: UNDELIV"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !h.eng.Note(ctx, s.ID, "in", "receipt", text) {
+				t.Errorf("Note(%s) did not find the ended session", text)
+			}
+		}()
+	}
+	wg.Wait()
+	got := map[string]bool{}
+	for _, e := range h.session(s.ID).Transcript {
+		if e.Kind == "receipt" {
+			got[e.Text] = true
+		}
+	}
+	if !got["delivered"] || !got["failed: UNDELIV"] {
+		t.Fatalf("receipts on the ended session: %v", got)
+	}
+
+	h.script("waiter", `wait(5000)`)
+	id, err := h.eng.Launch(ctx, h.acct.ID, "waiter", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.eng.Note(ctx, id, "in", "receipt", "delivered") {
+		t.Fatal("Note did not find the live session")
+	}
+	if live, ok := h.eng.Live(id); !ok || len(live.Transcript) == 0 || live.Transcript[len(live.Transcript)-1].Kind != "receipt" {
+		t.Fatalf("live transcript %+v", live.Transcript)
+	}
+	h.eng.End(id, errors.New("test over"))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, ok := h.eng.Live(id); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the launched session did not end")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tr := h.session(id).Transcript
+	if len(tr) == 0 || tr[0].Kind != "receipt" {
+		t.Fatalf("stored transcript of the launched session: %+v", tr)
+	}
+	if h.eng.Note(ctx, "no-such-session", "in", "receipt", "x") {
+		t.Fatal("Note found a session that never was")
 	}
 }
