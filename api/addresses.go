@@ -3,9 +3,12 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -87,13 +90,23 @@ func (a addresses) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var creds []byte
+	var obj map[string]any
 	if len(req.Credentials) > 0 && string(req.Credentials) != "null" {
-		var obj map[string]any
-		if json.Unmarshal(req.Credentials, &obj) != nil {
+		if json.Unmarshal(req.Credentials, &obj) != nil || obj == nil {
 			fail(w, http.StatusBadRequest, "bad_credentials", "\"credentials\" must be a JSON object")
 			return
 		}
 		creds = req.Credentials
+	}
+	if err := checkExtras(n, req.Route, obj); err != nil {
+		fail(w, http.StatusBadRequest, "bad_address", err.Error())
+		return
+	}
+	if a.s.cfg.Check != nil {
+		if err := a.s.cfg.Check(string(n), addr, req.Route, obj); err != nil {
+			fail(w, http.StatusUnprocessableEntity, "unusable_address", err.Error())
+			return
+		}
 	}
 	rec, err := a.s.cfg.Store.AddAddress(r.Context(), store.AddressRecord{
 		Network: string(n), Address: addr, AccountID: acct.ID, AppID: app.ID, AppName: app.Name, Route: req.Route, Credentials: creds,
@@ -111,7 +124,7 @@ func (a addresses) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.AppName = app.Name
-	a.s.cfg.Engine.Invalidate()
+	a.s.changed(true)
 	writeJSON(w, http.StatusCreated, a.toJSON(rec))
 }
 
@@ -165,6 +178,70 @@ func (a addresses) delete(w http.ResponseWriter, r *http.Request) {
 		a.s.internal(w, "release address", err)
 		return
 	}
-	a.s.cfg.Engine.Invalidate()
+	a.s.changed(true)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// credentialKeys are the credential shapes of spec/config.md, per network:
+// each inner list is one accepted set of required keys; optional keys are
+// listed apart.
+var credentialKeys = map[channels.Network]struct {
+	sets     [][]string
+	optional []string
+}{
+	channels.XMPP:     {sets: [][]string{{"password"}}, optional: []string{"server"}},
+	channels.Twitter:  {sets: [][]string{{"consumer_key", "consumer_secret", "access_token", "access_secret"}, {"bearer_token"}}},
+	channels.Mastodon: {sets: [][]string{{"server", "access_token"}}},
+}
+
+// checkExtras checks the per-network fields of an address: the SMS route
+// and the shape of the credentials (never their values in an error).
+func checkExtras(n channels.Network, route string, creds map[string]any) error {
+	if n == channels.SMS && route == "" {
+		return errors.New(`an sms address needs "route": the name of an sms.smpp or sms.http route of the server's config`)
+	}
+	if n != channels.SMS && route != "" {
+		return fmt.Errorf(`"route" applies to sms addresses only, not %s`, n)
+	}
+	if creds == nil {
+		if n == channels.Twitter || n == channels.Mastodon {
+			return fmt.Errorf(`a %s address needs "credentials" (see the config reference)`, n)
+		}
+		return nil // xmpp: Check knows the component domains
+	}
+	shape, ok := credentialKeys[n]
+	if !ok {
+		return fmt.Errorf(`%s addresses take no "credentials"`, n)
+	}
+	for k, v := range creds {
+		if _, isString := v.(string); !isString {
+			return fmt.Errorf(`credentials.%s must be a string`, k)
+		}
+	}
+	var allowed []string
+	for _, set := range shape.sets {
+		allowed = append(allowed, set...)
+	}
+	allowed = append(allowed, shape.optional...)
+	for k := range creds {
+		if !slices.Contains(allowed, k) {
+			return fmt.Errorf(`credentials.%s is not a %s credential (want %s)`, k, n, strings.Join(allowed, ", "))
+		}
+	}
+	for _, set := range shape.sets {
+		complete := true
+		for _, k := range set {
+			if v, _ := creds[k].(string); v == "" {
+				complete = false
+			}
+		}
+		if complete {
+			return nil
+		}
+	}
+	var want []string
+	for _, set := range shape.sets {
+		want = append(want, "{"+strings.Join(set, ", ")+"}")
+	}
+	return fmt.Errorf("%s credentials need %s", n, strings.Join(want, " or "))
 }

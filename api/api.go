@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -38,6 +39,12 @@ type WebChannel interface {
 // failed, rate_limited or disabled, why, and when it is retried.
 type AddressState func(network, address string) (state, detail string, retryAt time.Time)
 
+// AddressCheck refuses an address the server cannot serve as given (an SMS
+// route that is not configured, an XMPP JID without credentials outside
+// the component domains...). The API has checked the shape of the
+// credentials already. The error's text is shown to the client.
+type AddressCheck func(network, address, route string, creds map[string]any) error
+
 // Config configures the API.
 type Config struct {
 	Store  store.Store
@@ -47,6 +54,15 @@ type Config struct {
 	// States reports address states (nil: web addresses are connected,
 	// others disabled).
 	States AddressState
+	// Check, when set, refuses addresses the channels cannot serve.
+	Check AddressCheck
+	// AddressesChanged, when set, is called after addresses were bound or
+	// released (directly or with their app), so channels that hold
+	// connections per address (XMPP accounts, SMS numbers) reconcile.
+	AddressesChanged func()
+	// Webhooks are mounted without authentication (they check their own
+	// signatures): path -> handler, e.g. an SMS provider's inbound webhook.
+	Webhooks map[string]http.Handler
 	// Ready reports readiness for /healthz (nil: always ready).
 	Ready  func() bool
 	Logger *slog.Logger
@@ -66,6 +82,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	for path := range cfg.Webhooks {
+		if err := checkWebhookPath(path); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.States == nil {
 		cfg.States = func(network, _ string) (string, string, time.Time) {
@@ -89,6 +110,9 @@ func (s *Server) Handler() http.Handler {
 		fail(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path)
 	})
 	r.Get("/healthz", s.healthz)
+	for path, h := range s.cfg.Webhooks {
+		r.Handle(path, h)
+	}
 	r.Get("/chat/{address}", s.cfg.Web.HandlePage)
 	r.Route("/v1", func(r chi.Router) {
 		r.Get("/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
@@ -236,4 +260,29 @@ func ts(t time.Time) *string {
 	}
 	s := t.UTC().Format(time.RFC3339Nano)
 	return &s
+}
+
+// reserved are the path prefixes of the API itself; a webhook may not take
+// them.
+var reserved = []string{"/healthz", "/chat/", "/v1/openapi.json", "/v1/web/", "/v1/accounts", "/v1/apps", "/v1/addresses", "/v1/sessions", "/v1/logs"}
+
+func checkWebhookPath(path string) error {
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "{}*") {
+		return fmt.Errorf("api: webhook path %q must be a plain absolute path", path)
+	}
+	for _, p := range reserved {
+		if path == strings.TrimSuffix(p, "/") || strings.HasPrefix(path, p) {
+			return fmt.Errorf("api: webhook path %s collides with the API's %s; choose another (e.g. /v1/sms/<route>)", path, p)
+		}
+	}
+	return nil
+}
+
+// changed invalidates the engine's routes and tells the channels that
+// addresses may have changed.
+func (s *Server) changed(addresses bool) {
+	s.cfg.Engine.Invalidate()
+	if addresses && s.cfg.AddressesChanged != nil {
+		s.cfg.AddressesChanged()
+	}
 }

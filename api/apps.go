@@ -168,7 +168,7 @@ func (a apps) put(w http.ResponseWriter, r *http.Request) {
 		a.s.internal(w, "store app", err)
 		return
 	}
-	a.s.cfg.Engine.Invalidate()
+	a.s.changed(false)
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
@@ -185,7 +185,7 @@ func (a apps) delete(w http.ResponseWriter, r *http.Request) {
 		a.s.internal(w, "delete app", err)
 		return
 	}
-	a.s.cfg.Engine.Invalidate()
+	a.s.changed(true)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -253,7 +253,7 @@ func (a apps) rollback(w http.ResponseWriter, r *http.Request) {
 		a.s.internal(w, "roll back", err)
 		return
 	}
-	a.s.cfg.Engine.Invalidate()
+	a.s.changed(false)
 	app.LiveVersion = req.Version
 	writeJSON(w, http.StatusOK, toAppJSON(app))
 }
@@ -289,7 +289,7 @@ func (a apps) putConfig(w http.ResponseWriter, r *http.Request) {
 		a.s.internal(w, "store config", err)
 		return
 	}
-	a.s.cfg.Engine.Invalidate()
+	a.s.changed(false)
 	a.showConfig(w, r, app)
 }
 

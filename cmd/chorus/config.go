@@ -42,14 +42,46 @@ type fileConfig struct {
 		MemoryMB   int      `yaml:"memory_mb"` // per session budget (64)
 	} `yaml:"lua"`
 
-	// Channels that later issues configure; accepted and validated now so a
-	// config file written for them loads.
+	XMPP xmppConfig `yaml:"xmpp"`
+	SMS  smsConfig  `yaml:"sms"`
+
+	// Channels that later issues configure; accepted so a config file
+	// written for them loads.
 	SIP      yaml.Node `yaml:"sip"`
-	XMPP     yaml.Node `yaml:"xmpp"`
-	SMS      yaml.Node `yaml:"sms"`
 	Twitter  yaml.Node `yaml:"twitter"`
 	Mastodon yaml.Node `yaml:"mastodon"`
 	P2P      yaml.Node `yaml:"p2p"`
+}
+
+// xmppConfig is the xmpp: section. Accounts (bare JID + password) are not
+// here: they come with each address (POST /v1/addresses).
+type xmppConfig struct {
+	Components []struct {
+		Domain string `yaml:"domain"` // each app bound to <name>@domain answers
+		Server string `yaml:"server"` // host:port of the server's component port
+		Secret string `yaml:"secret"`
+	} `yaml:"components"` // XEP-0114
+	AllowPlaintext bool `yaml:"allow_plaintext"` // c2s without TLS (tests, loopback)
+}
+
+// smsConfig is the sms: section: the routes SMS addresses name.
+type smsConfig struct {
+	SMPP []struct {
+		Name            string  `yaml:"name"`
+		Addr            string  `yaml:"addr"`
+		SystemID        string  `yaml:"system_id"`
+		Password        string  `yaml:"password"`
+		SystemType      string  `yaml:"system_type"`
+		SubmitPerSecond float64 `yaml:"submit_per_second"`
+		Window          int     `yaml:"window"`
+	} `yaml:"smpp"`
+	HTTP []struct {
+		Name        string `yaml:"name"`
+		BaseURL     string `yaml:"base_url"`
+		Account     string `yaml:"account"`
+		Token       string `yaml:"token"`
+		WebhookPath string `yaml:"webhook_path"`
+	} `yaml:"http"`
 }
 
 const configReference = `Configuration file (chorus serve --config FILE), YAML. Every key is optional;
@@ -79,7 +111,33 @@ variable's text is taken as it is, and ${...} in comments is ignored.
     session_max: 4h
     memory_mb: 64                # per session budget
 
-  sip:, xmpp:, sms:, twitter:, mastodon:, p2p:   channels (see spec/config.md)
+  xmpp:
+    components:                  # XEP-0114; each app bound to <name>@domain answers
+      - domain: apps.localhost
+        server: 127.0.0.1:5347
+        secret: ${XMPP_COMPONENT_SECRET}
+    allow_plaintext: false       # plain c2s without TLS (tests, loopback)
+                                 # (accounts come with their addresses:
+                                 # POST /v1/addresses {"network":"xmpp", "credentials":{...}})
+
+  sms:
+    smpp:                        # SMPP 3.4 links to operators' SMSCs (transceiver)
+      - name: main
+        addr: 127.0.0.1:2775
+        system_id: chorus
+        password: ${SMPP_PASSWORD}
+        system_type: ""
+        submit_per_second: 50
+        window: 10               # submit_sm in flight
+    http:                        # web-API SMS providers (Twilio-shaped)
+      - name: provider
+        base_url: https://api.example.com
+        account: AC123
+        token: ${SMS_TOKEN}      # also the webhook signing key
+        webhook_path: /v1/sms/provider   # inbound webhook mounted here
+                                 # (an SMS address names its route: "route": "main")
+
+  sip:, twitter:, mastodon:, p2p:   channels of later releases (see spec/config.md)
 `
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -116,7 +174,68 @@ func loadConfig(path string) (*fileConfig, error) {
 	if err := doc.Decode(&c); err != nil {
 		return nil, fmt.Errorf("config %s: %w (run `chorus serve --help` for the reference)", path, err)
 	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
 	return &c, nil
+}
+
+// validate checks what the decoder cannot: required keys of the channel
+// sections and unique route names.
+func (c *fileConfig) validate() error {
+	var errs []string
+	need := func(where, key, v string) {
+		if strings.TrimSpace(v) == "" {
+			errs = append(errs, fmt.Sprintf("%s: %s is required", where, key))
+		}
+	}
+	domains := map[string]bool{}
+	for i, comp := range c.XMPP.Components {
+		where := fmt.Sprintf("xmpp.components[%d]", i)
+		need(where, "domain", comp.Domain)
+		need(where, "server", comp.Server)
+		need(where, "secret", comp.Secret)
+		if d := strings.ToLower(comp.Domain); d != "" && domains[d] {
+			errs = append(errs, fmt.Sprintf("%s: domain %s is configured twice", where, comp.Domain))
+		}
+		domains[strings.ToLower(comp.Domain)] = true
+	}
+	routes := map[string]bool{}
+	route := func(where, name string) {
+		need(where, "name", name)
+		if name != "" && routes[name] {
+			errs = append(errs, fmt.Sprintf("%s: route name %q is used twice (SMPP and HTTP routes share one namespace)", where, name))
+		}
+		routes[name] = true
+	}
+	for i, l := range c.SMS.SMPP {
+		where := fmt.Sprintf("sms.smpp[%d]", i)
+		route(where, l.Name)
+		need(where, "addr", l.Addr)
+		need(where, "system_id", l.SystemID)
+		if l.SubmitPerSecond < 0 || l.Window < 0 {
+			errs = append(errs, where+": submit_per_second and window must not be negative")
+		}
+	}
+	paths := map[string]bool{}
+	for i, h := range c.SMS.HTTP {
+		where := fmt.Sprintf("sms.http[%d]", i)
+		route(where, h.Name)
+		need(where, "base_url", h.BaseURL)
+		need(where, "account", h.Account)
+		need(where, "token", h.Token)
+		switch {
+		case !strings.HasPrefix(h.WebhookPath, "/") || strings.ContainsAny(h.WebhookPath, "{}*?#"):
+			errs = append(errs, fmt.Sprintf("%s: webhook_path %q must be a plain path such as /v1/sms/%s", where, h.WebhookPath, h.Name))
+		case paths[h.WebhookPath]:
+			errs = append(errs, fmt.Sprintf("%s: webhook_path %s is used twice", where, h.WebhookPath))
+		}
+		paths[h.WebhookPath] = true
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 // substituteEnv replaces ${NAME} in every scalar value under n (mapping
