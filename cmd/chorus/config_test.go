@@ -47,11 +47,17 @@ sip:
 
 func TestConfigErrors(t *testing.T) {
 	for name, tc := range map[string]struct{ yaml, want string }{
-		"unknown key":   {"lau:\n  compute_ms: 1\n", "lau"},
-		"unknown inner": {"lua:\n  compute: 1\n", "compute"},
-		"bad duration":  {"web:\n  turn_timeout: soon\n", "duration"},
-		"bad rate":      {"limits:\n  web_per_sender: lots\n", "rate"},
-		"missing env":   {"admin_key: ${NOT_SET_ANYWHERE_42}\n", "NOT_SET_ANYWHERE_42"},
+		"unknown key":                   {"lau:\n  compute_ms: 1\n", "lau"},
+		"unknown inner":                 {"lua:\n  compute: 1\n", "compute"},
+		"bad duration":                  {"web:\n  turn_timeout: soon\n", "duration"},
+		"bad rate":                      {"limits:\n  web_per_sender: lots\n", "rate"},
+		"missing env":                   {"admin_key: ${NOT_SET_ANYWHERE_42}\n", "NOT_SET_ANYWHERE_42"},
+		"xmpp component without secret": {"xmpp:\n  components:\n    - domain: apps.localhost\n      server: 127.0.0.1:5347\n", "xmpp.components[0]: secret is required"},
+		"xmpp unknown key":              {"xmpp:\n  allow_plain: true\n", "allow_plain"},
+		"smpp without addr":             {"sms:\n  smpp:\n    - name: main\n      system_id: x\n", "sms.smpp[0]: addr is required"},
+		"route named twice": {"sms:\n  smpp:\n    - {name: main, addr: '127.0.0.1:2775', system_id: x}\n  http:\n    - {name: main, base_url: 'http://x', account: a, token: t, webhook_path: /v1/sms/main}\n",
+			`route name "main" is used twice`},
+		"webhook path not a path": {"sms:\n  http:\n    - {name: p, base_url: 'http://x', account: a, token: t, webhook_path: 'sms/p'}\n", "webhook_path"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(writeConfig(t, tc.yaml))
@@ -163,5 +169,39 @@ func TestConfigUnknownKeys(t *testing.T) {
 		if strict := dec.Decode(&c); (strict != nil) != (err != nil) {
 			t.Errorf("%q: KnownFields decoder says %v, loadConfig %v", tc.yaml, strict, err)
 		}
+	}
+}
+
+func TestConfigChannels(t *testing.T) {
+	t.Setenv("TEST_SMPP_PW", "s3cret")
+	c, err := loadConfig(writeConfig(t, `
+xmpp:
+  components:
+    - domain: apps.localhost
+      server: 127.0.0.1:5347
+      secret: x
+  allow_plaintext: true
+sms:
+  smpp:
+    - name: main
+      addr: 127.0.0.1:2775
+      system_id: chorus
+      password: ${TEST_SMPP_PW}
+      submit_per_second: 5
+      window: 4
+  http:
+    - name: provider
+      base_url: http://127.0.0.1:9
+      account: AC1
+      token: tok
+      webhook_path: /v1/sms/provider
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.XMPP.Components) != 1 || c.XMPP.Components[0].Domain != "apps.localhost" || !c.XMPP.AllowPlaintext ||
+		len(c.SMS.SMPP) != 1 || c.SMS.SMPP[0].Password != "s3cret" || c.SMS.SMPP[0].Window != 4 || c.SMS.SMPP[0].SubmitPerSecond != 5 ||
+		len(c.SMS.HTTP) != 1 || c.SMS.HTTP[0].WebhookPath != "/v1/sms/provider" {
+		t.Fatalf("parsed %+v", c)
 	}
 }
