@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the test suite uses: chromium for the chat page's browser
 # test (e2e/), node/npm drive it with playwright-core; lua5.1 checks the
-# sandbox's Lua 5.1 conformance goldens (runtime/sandbox/lua51_test.go).
-DEB_PKGS=(chromium lua5.1)
+# sandbox's Lua 5.1 conformance goldens (runtime/sandbox/lua51_test.go);
+# prosody is the real XMPP server of the XMPP channel's tests; node runs the
+# SMSC of the SMS tests (npm smpp, e2e/smsc.mjs).
+DEB_PKGS=(chromium lua5.1 prosody)
 command -v node >/dev/null 2>&1 || DEB_PKGS+=(nodejs)
 command -v npm >/dev/null 2>&1 || DEB_PKGS+=(npm)
 
@@ -23,8 +25,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # npm packages of the browser tests (never a browser download: the tests
-# use Debian's chromium).
-if [ ! -d e2e/node_modules/playwright-core ]; then
+# use Debian's chromium) and the SMSC (smpp).
+if [ ! -d e2e/node_modules/playwright-core ] || [ ! -d e2e/node_modules/smpp ]; then
 	echo "test-deps: npm ci in e2e/"
 	(cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
