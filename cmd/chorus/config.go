@@ -56,32 +56,38 @@ type fileConfig struct {
 // xmppConfig is the xmpp: section. Accounts (bare JID + password) are not
 // here: they come with each address (POST /v1/addresses).
 type xmppConfig struct {
-	Components []struct {
-		Domain string `yaml:"domain"` // each app bound to <name>@domain answers
-		Server string `yaml:"server"` // host:port of the server's component port
-		Secret string `yaml:"secret"`
-	} `yaml:"components"` // XEP-0114
-	AllowPlaintext bool `yaml:"allow_plaintext"` // c2s without TLS (tests, loopback)
+	Components     []xmppComponent `yaml:"components"`      // XEP-0114
+	AllowPlaintext bool            `yaml:"allow_plaintext"` // c2s without TLS (tests, loopback)
+}
+
+type xmppComponent struct {
+	Domain string `yaml:"domain"` // each app bound to <name>@domain answers
+	Server string `yaml:"server"` // host:port of the server's component port
+	Secret string `yaml:"secret"`
 }
 
 // smsConfig is the sms: section: the routes SMS addresses name.
 type smsConfig struct {
-	SMPP []struct {
-		Name            string  `yaml:"name"`
-		Addr            string  `yaml:"addr"`
-		SystemID        string  `yaml:"system_id"`
-		Password        string  `yaml:"password"`
-		SystemType      string  `yaml:"system_type"`
-		SubmitPerSecond float64 `yaml:"submit_per_second"`
-		Window          int     `yaml:"window"`
-	} `yaml:"smpp"`
-	HTTP []struct {
-		Name        string `yaml:"name"`
-		BaseURL     string `yaml:"base_url"`
-		Account     string `yaml:"account"`
-		Token       string `yaml:"token"`
-		WebhookPath string `yaml:"webhook_path"`
-	} `yaml:"http"`
+	SMPP []smppRoute `yaml:"smpp"`
+	HTTP []httpRoute `yaml:"http"`
+}
+
+type smppRoute struct {
+	Name            string  `yaml:"name"`
+	Addr            string  `yaml:"addr"`
+	SystemID        string  `yaml:"system_id"`
+	Password        string  `yaml:"password"`
+	SystemType      string  `yaml:"system_type"`
+	SubmitPerSecond float64 `yaml:"submit_per_second"`
+	Window          int     `yaml:"window"`
+}
+
+type httpRoute struct {
+	Name        string `yaml:"name"`
+	BaseURL     string `yaml:"base_url"`
+	Account     string `yaml:"account"`
+	Token       string `yaml:"token"`
+	WebhookPath string `yaml:"webhook_path"`
 }
 
 const configReference = `Configuration file (chorus serve --config FILE), YAML. Every key is optional;
