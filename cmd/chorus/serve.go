@@ -21,6 +21,7 @@ import (
 	"github.com/chorus-dev/chorus/api"
 	"github.com/chorus-dev/chorus/apps"
 	"github.com/chorus-dev/chorus/channels"
+	"github.com/chorus-dev/chorus/channels/sms"
 	"github.com/chorus-dev/chorus/channels/web"
 	"github.com/chorus-dev/chorus/runtime/applog"
 	"github.com/chorus-dev/chorus/runtime/engine"
@@ -117,6 +118,8 @@ type server struct {
 	sb     *sandbox.Sandbox
 	eng    *engine.Engine
 	web    *web.Channel
+	sms    *sms.Channel
+	addrs  *addressSync
 	api    *api.Server
 	hub    *applog.Hub
 	log    *slog.Logger
@@ -233,11 +236,21 @@ func startServer(sc serveConfig) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.sms, err = s.newSMS(fc); err != nil {
+		return nil, fmt.Errorf("sms: %w", err)
+	}
 	s.eng.SetOutbound(engine.Router{
-		Senders: map[channels.Network]channels.Sender{channels.Web: s.web},
-		Dialers: map[channels.Network]engine.Dialer{channels.Web: s.web},
+		Senders: map[channels.Network]channels.Sender{channels.Web: s.web, channels.SMS: s.sms},
+		Dialers: map[channels.Network]engine.Dialer{channels.Web: s.web, channels.SMS: s.sms},
 	})
-	s.api, err = api.New(api.Config{Store: st, Engine: s.eng, Logs: s.hub, Web: s.web, Logger: log})
+	s.addrs = &addressSync{s: s}
+	s.api, err = api.New(api.Config{
+		Store: st, Engine: s.eng, Logs: s.hub, Web: s.web, Logger: log,
+		States:           s.addressState,
+		Check:            s.checkAddress(fc),
+		AddressesChanged: func() { s.addrs.sync(context.Background()) },
+		Webhooks:         s.sms.Webhooks(),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +261,8 @@ func startServer(sc serveConfig) (*server, error) {
 	s.http = &http.Server{Handler: s.api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.wg.Add(2)
+	s.addrs.sync(ctx)
+	s.wg.Add(3)
 	go func() {
 		defer s.wg.Done()
 		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -258,6 +272,12 @@ func startServer(sc serveConfig) (*server, error) {
 	go func() {
 		defer s.wg.Done()
 		_ = s.web.Serve(bg)
+	}()
+	go func() {
+		defer s.wg.Done()
+		if err := s.sms.Serve(bg); err != nil && bg.Err() == nil {
+			log.Error("sms channel stopped", "err", err)
+		}
 	}()
 	log.Info("chorus is serving", "http", "http://"+s.ln.Addr().String(), "data", sc.Data)
 	if sc.Ready != nil {
@@ -278,11 +298,21 @@ func (s *server) shutdown(ctx context.Context) error {
 	} else {
 		close(httpDone)
 	}
-	if s.web != nil {
-		if err := s.web.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("web channel: %w", err))
-		}
+	// The channels drain side by side: each has the whole deadline.
+	var cwg sync.WaitGroup
+	var cmu sync.Mutex
+	for _, ch := range s.channels() {
+		cwg.Add(1)
+		go func() {
+			defer cwg.Done()
+			if err := ch.Shutdown(ctx); err != nil {
+				cmu.Lock()
+				errs = append(errs, fmt.Errorf("%s channel: %w", ch.Network(), err))
+				cmu.Unlock()
+			}
+		}()
 	}
+	cwg.Wait()
 	if s.eng != nil {
 		if err := s.eng.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
@@ -298,6 +328,18 @@ func (s *server) shutdown(ctx context.Context) error {
 	s.wg.Wait()
 	s.close()
 	return errors.Join(errs...)
+}
+
+// channels are the channels that were started.
+func (s *server) channels() []channels.Channel {
+	var out []channels.Channel
+	if s.web != nil {
+		out = append(out, s.web)
+	}
+	if s.sms != nil {
+		out = append(out, s.sms)
+	}
+	return out
 }
 
 func (s *server) close() {

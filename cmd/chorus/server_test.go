@@ -215,7 +215,11 @@ func TestAPIAppsAndVersions(t *testing.T) {
 }
 
 func TestAPIAccountsIsolationAndRoles(t *testing.T) {
-	ts := startTestServer(t, nil)
+	// An SMS route for the numbers bound below (never reached: nothing is
+	// sent), and XMPP accounts that cannot log in (their state says why).
+	fc := &fileConfig{}
+	fc.SMS.HTTP = []httpRoute{{Name: "main", BaseURL: "http://127.0.0.1:9", Account: "AC1", Token: "t", WebhookPath: "/v1/sms/main"}}
+	ts := startTestServer(t, fc)
 	alice := ts.account("alice", "developer")
 	bob := ts.account("bob", "developer")
 	op := ts.account("carrier-ops", "operator")
@@ -249,6 +253,17 @@ func TestAPIAccountsIsolationAndRoles(t *testing.T) {
 	if r.field(t, "address") != "+14075550100" {
 		t.Fatalf("not normalised: %s", r.Body)
 	}
+	expect(t, "sms without a route", ts.json("POST", "/v1/addresses", op, map[string]any{"network": "sms", "address": "+14075550101", "app": "ivr"}), 400)
+	expect(t, "sms on a route the server lacks", ts.json("POST", "/v1/addresses", op, map[string]any{"network": "sms", "address": "+14075550101", "app": "ivr", "route": "other"}), 422)
+	expect(t, "route on a web address", ts.json("POST", "/v1/addresses", bob, map[string]any{"network": "web", "address": "w", "app": "mine", "route": "main"}), 400)
+	expect(t, "credentials on a web address", ts.json("POST", "/v1/addresses", bob, map[string]any{"network": "web", "address": "w", "app": "mine", "credentials": map[string]string{"password": "x"}}), 400)
+	expect(t, "xmpp without credentials outside a component domain", ts.json("POST", "/v1/addresses", bob, map[string]any{"network": "xmpp", "address": "bot2@example.org", "app": "mine"}), 422)
+	r = ts.json("POST", "/v1/addresses", bob, map[string]any{"network": "xmpp", "address": "bot2@example.org", "app": "mine", "credentials": map[string]string{"passwd": "hunter2"}})
+	expect(t, "xmpp with a misspelt credential", r, 400)
+	if strings.Contains(string(r.Body), "hunter2") {
+		t.Fatalf("error echoes a credential: %s", r.Body)
+	}
+	expect(t, "twitter with half the credentials", ts.json("POST", "/v1/addresses", bob, map[string]any{"network": "twitter", "address": "@mine", "app": "mine", "credentials": map[string]string{"consumer_key": "k"}}), 400)
 	r = ts.json("POST", "/v1/addresses", bob, map[string]any{"network": "xmpp", "address": "Bot@Example.ORG/res", "app": "mine", "credentials": map[string]string{"password": "hunter2"}})
 	expect(t, "xmpp with credentials", r, 201)
 	if strings.Contains(string(r.Body), "hunter2") || r.field(t, "credentials") != "set" {
