@@ -9,11 +9,12 @@ HTTP     ?= 127.0.0.1:8080
 
 # Packages tested under the race detector: the concurrent core, the engine
 # and the API included (`make unit` takes about 1.5 min on 2 cores).
-RACE_PKGS := ./channels/... ./runtime/verbs/... ./runtime/luamod/... ./runtime/applog/... ./store/... ./apps/... \
+RACE_PKGS := ./channels ./channels/thread/... ./channels/web/... ./channels/channeltest/... ./runtime/verbs/... ./runtime/luamod/... ./runtime/applog/... ./store/... ./apps/... \
 	./runtime/engine/... ./api/...
 # Integration packages: hostile scripts (CPU and memory limits the race
-# detector would distort), real servers and subprocesses (no -race).
-INTEG_PKGS := ./runtime/sandbox/... ./cmd/...
+# detector would distort), real servers and subprocesses (no -race): the
+# XMPP channel against Prosody, the SMS channel against the npm SMSC.
+INTEG_PKGS := ./runtime/sandbox/... ./channels/sms/... ./channels/xmpp/... ./cmd/...
 
 .PHONY: all build run test test-deps unit integration bench vet clean
 
