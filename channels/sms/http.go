@@ -360,4 +360,3 @@ func (c *Channel) isBound(num string) bool {
 	_, ok := c.routeOf(num)
 	return ok
 }
-

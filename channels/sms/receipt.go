@@ -26,7 +26,7 @@ func parseReceipt(body string) (r receipt, ok bool) {
 	if len(body) > 1024 {
 		body = body[:1024]
 	}
-	lower := strings.ToLower(body)
+	lower := asciiLower(body) // same length as body: indexes carry over
 	vals := map[string]string{}
 	for _, k := range receiptFields {
 		i := findKey(lower, k+":")
@@ -43,6 +43,16 @@ func parseReceipt(body string) (r receipt, ok bool) {
 	}
 	r = receipt{ID: vals["id"], Stat: strings.ToUpper(vals["stat"]), Err: vals["err"]}
 	return r, r.ID != "" && r.Stat != ""
+}
+
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // findKey finds key at the start of s or after a space.

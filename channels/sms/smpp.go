@@ -2,10 +2,12 @@ package sms
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -174,7 +176,14 @@ func bindFailure(err error) (string, bool) {
 		return fmt.Sprintf("bind refused with status %s (0x%08X: %s); check system_id, password and system_type",
 			be.CommandStatus.String(), int32(be.CommandStatus), be.CommandStatus.Desc()), true
 	}
-	return "unreachable: " + err.Error(), false
+	var oe *net.OpError
+	switch {
+	case errors.As(err, &oe) && oe.Op == "dial":
+		return "unreachable: " + err.Error(), false
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "no bind_resp from the SMSC in time: " + err.Error(), false
+	}
+	return "the SMSC closed the connection during the bind or answered badly: " + err.Error(), false
 }
 
 // bind dials and binds a transceiver. gosmpp's own auto-rebind is off: run
@@ -183,7 +192,7 @@ func (l *link) bind(ctx context.Context) (*gosmpp.Session, chan gosmpp.State, er
 	t := l.c.timing
 	var (
 		mu   sync.Mutex
-		conn net.Conn
+		conn *sniffConn
 	)
 	dial := func(addr string) (net.Conn, error) {
 		d := net.Dialer{Timeout: t.bindTimeout}
@@ -194,10 +203,11 @@ func (l *link) bind(ctx context.Context) (*gosmpp.Session, chan gosmpp.State, er
 		// gosmpp reads bind_resp without a deadline of its own; after the
 		// bind its reader and writer set theirs on every PDU.
 		_ = c.SetDeadline(time.Now().Add(t.bindTimeout))
+		sc := &sniffConn{Conn: c}
 		mu.Lock()
-		conn = c
+		conn = sc
 		mu.Unlock()
-		return c, nil
+		return sc, nil
 	}
 	stop := context.AfterFunc(ctx, func() {
 		mu.Lock()
@@ -230,9 +240,48 @@ func (l *link) bind(ctx context.Context) (*gosmpp.Session, chan gosmpp.State, er
 	auth := gosmpp.Auth{SMSC: l.cfg.Addr, SystemID: l.cfg.SystemID, Password: l.cfg.Password, SystemType: l.cfg.SystemType}
 	sess, err := gosmpp.NewSession(gosmpp.TRXConnector(dial, auth), settings, -1)
 	if err != nil {
+		mu.Lock()
+		sc := conn
+		mu.Unlock()
+		var be gosmpp.BindError
+		if !errors.As(err, &be) && sc != nil {
+			if st, ok := sc.bindStatus(); ok && st != data.ESME_ROK {
+				err = gosmpp.BindError{CommandStatus: st}
+			}
+		}
 		return nil, nil, err
 	}
 	return sess, closed, nil
+}
+
+// sniffConn keeps the first PDU header the SMSC sends. gosmpp v0.3.1 reads
+// a system_id from every bind_transceiver_resp, so a refusal without a
+// body (which SMPP 3.4 4.1.6 allows, and the npm smpp SMSC sends) fails as
+// EOF; the header still tells the status.
+type sniffConn struct {
+	net.Conn
+	mu   sync.Mutex
+	head []byte
+}
+
+func (c *sniffConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	if need := 16 - len(c.head); need > 0 {
+		c.head = append(c.head, p[:min(n, need)]...)
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+// bindStatus is the command_status of a bind_transceiver_resp header read.
+func (c *sniffConn) bindStatus() (data.CommandStatusType, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.head) < 16 || data.CommandIDType(binary.BigEndian.Uint32(c.head[4:8])) != data.BIND_TRANSCEIVER_RESP {
+		return 0, false
+	}
+	return data.CommandStatusType(binary.BigEndian.Uint32(c.head[8:12])), true
 }
 
 // unbind sends unbind, waits a moment for unbind_resp, and closes.
@@ -397,7 +446,7 @@ func (l *link) send(ctx context.Context, from, to, text, session string) error {
 		sm.SourceAddr = wireAddr(from)
 		sm.DestAddr = wireAddr(to)
 		sm.RegisteredDelivery = 1 // SMSC delivery receipt on success and failure
-		coding := data.GSM7BIT // unpacked septets, data_coding 0x00
+		coding := data.GSM7BIT    // unpacked septets, data_coding 0x00
 		if enc.coding == codingUCS2 {
 			coding = data.UCS2
 		}
@@ -496,14 +545,14 @@ func wireAddr(number string) pdu.Address {
 
 // incoming is a deliver_sm or data_sm, reduced to what the channel reads.
 type incoming struct {
-	src, dst     string
-	esm          byte
-	coding       byte
-	codingKnown  bool
-	data         []byte
-	udh          pdu.UDH
-	tlv          map[pdu.Tag]pdu.Field
-	kind         string
+	src, dst    string
+	esm         byte
+	coding      byte
+	codingKnown bool
+	data        []byte
+	udh         pdu.UDH
+	tlv         map[pdu.Tag]pdu.Field
+	kind        string
 }
 
 func (l *link) onDeliver(p *pdu.DeliverSM) data.CommandStatusType {

@@ -59,7 +59,7 @@ type Submit struct {
 	Coding   int    // data_coding
 	EsmClass int
 	// RegisteredDelivery is the receipt request (1: receipts asked).
-	RegisteredDelivery int
+	RegisteredDelivery   int
 	SourceTON, SourceNPI int
 	DestTON, DestNPI     int
 	// Ref, Part and Total come from the concatenation UDH (0 when none).
