@@ -25,7 +25,8 @@
 // # SMPP
 //
 // Each link is one transceiver bind (system_id, password, system_type),
-// kept up by Serve: enquire_link every 30 s, and on a drop a rebind after
+// kept up by Serve: enquire_link every 30 s (a link silent for 90 s is
+// dropped), and on a drop a rebind after
 // 1 s, then with doubling backoff up to 60 s while binds fail. State shows
 // "connecting" during a bind, "connected", or "failed" with the reason
 // (bind refused with status X, unreachable, ...) and the next attempt's

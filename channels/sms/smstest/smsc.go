@@ -67,6 +67,10 @@ type Submit struct {
 	At               time.Time // when the SMSC took it
 }
 
+// maxQueued bounds the events of one name kept for WaitEvent (later ones
+// are dropped); long runs should take or clear them with Events.
+const maxQueued = 100000
+
 // RepoRoot walks up from the working directory to the directory holding
 // go.mod.
 func RepoRoot() (string, error) {
@@ -172,8 +176,8 @@ func (s *SMSC) read(r io.Reader) {
 		s.mu.Lock()
 		if ev.Name() == "submit" {
 			s.submits = append(s.submits, toSubmit(ev))
-		} else {
-			s.events[ev.Name()] = append(s.events[ev.Name()], ev)
+		} else if q := s.events[ev.Name()]; len(q) < maxQueued {
+			s.events[ev.Name()] = append(q, ev)
 		}
 		close(s.changed)
 		s.changed = make(chan struct{})
