@@ -94,9 +94,13 @@ func (l *link) setStateLocked(state, detail string, retryAt time.Time) {
 	l.changed = make(chan struct{})
 }
 
-func (l *link) set(state, detail string, retryAt time.Time, refused bool) {
+// set changes the state; refused (when given) records whether the last
+// bind was refused, and stays as it was while a new bind is tried.
+func (l *link) set(state, detail string, retryAt time.Time, refused ...bool) {
 	l.mu.Lock()
-	l.refused = refused
+	if len(refused) > 0 {
+		l.refused = refused[0]
+	}
 	l.setStateLocked(state, detail, retryAt)
 	l.mu.Unlock()
 }
@@ -114,7 +118,7 @@ func (l *link) run(ctx context.Context) {
 		l.failPending(channelsStopped)
 	}()
 	for ctx.Err() == nil {
-		l.set(StateConnecting, "binding to "+l.cfg.Addr, time.Time{}, false)
+		l.set(StateConnecting, "binding to "+l.cfg.Addr, time.Time{})
 		sess, closed, err := l.bind(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -131,7 +135,7 @@ func (l *link) run(ctx context.Context) {
 		}
 		backoff = t.minBackoff
 		l.mu.Lock()
-		l.sess = sess
+		l.sess, l.refused = sess, false
 		l.setStateLocked(StateConnected, "bound as transceiver", time.Time{})
 		l.mu.Unlock()
 		l.log.Info("sms: SMPP link bound", "system_id", l.cfg.SystemID)

@@ -337,6 +337,14 @@ func TestSMPPDropAndRebind(t *testing.T) {
 	if len(sessions) != 1 {
 		t.Errorf("the conversation did not continue: %d sessions", len(sessions))
 	}
+	// A plain drop: the link comes straight back.
+	smsc.Drop()
+	e.waitState(t, StateConnecting, 5*time.Second)
+	e.waitState(t, StateConnected, 5*time.Second)
+	smsc.MO(phone, ourNum, "hi")
+	if text, _ := e.nextText(t); text != "Which ZIP code?" {
+		t.Fatalf("after a plain drop: %q", text)
+	}
 	for _, s := range []string{"link dropped", "bind failed"} {
 		if !strings.Contains(e.logs.String(), s) {
 			t.Errorf("no log line with %q", s)
