@@ -20,10 +20,12 @@ import (
 
 // SMSC is a real SMSC (e2e/smsc.mjs on the npm smpp package) run by a test.
 type SMSC struct {
-	t     testing.TB
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	port  int
+	t         testing.TB // nil outside tests (Launch)
+	cmd       *exec.Cmd
+	stdin     io.WriteCloser
+	port      int
+	close     func()
+	closeOnce sync.Once
 
 	wmu sync.Mutex // stdin writes
 
@@ -96,52 +98,71 @@ func RepoRoot() (string, error) {
 // missing.
 func StartSMSC(t testing.TB, systemID, password string) *SMSC {
 	t.Helper()
+	s, err := Launch(systemID, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.t = t
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Launch is StartSMSC outside a test (make bench): the caller must Close
+// the SMSC.
+func Launch(systemID, password string) (*SMSC, error) {
 	root, err := RepoRoot()
 	if err != nil {
-		t.Fatalf("smstest: %v", err)
+		return nil, fmt.Errorf("smstest: %w", err)
 	}
 	e2e := filepath.Join(root, "e2e")
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Fatalf("smstest: node is not installed (the SMSC runs on Node.js): apt-get install nodejs, then `make test-deps`")
+		return nil, errors.New("smstest: node is not installed (the SMSC runs on Node.js): apt-get install nodejs, then `make test-deps`")
 	}
 	if _, err := os.Stat(filepath.Join(e2e, "node_modules", "smpp", "package.json")); err != nil {
-		t.Fatalf("smstest: e2e/node_modules/smpp is missing: run `make test-deps` (or `npm ci` in e2e/)")
+		return nil, errors.New("smstest: e2e/node_modules/smpp is missing: run `make test-deps` (or `npm ci` in e2e/)")
 	}
 	cmd := exec.Command(node, "smsc.mjs", systemID, password)
 	cmd.Dir = e2e
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	s := &SMSC{t: t, cmd: cmd, stdin: stdin, events: map[string][]Event{}, changed: make(chan struct{})}
+	s := &SMSC{cmd: cmd, stdin: stdin, events: map[string][]Event{}, changed: make(chan struct{})}
 	cmd.Stderr = &lockedWriter{mu: &s.mu, b: &s.stderr}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("smstest: starting node smsc.mjs: %v", err)
+		return nil, fmt.Errorf("smstest: starting node smsc.mjs: %w", err)
 	}
 	done := make(chan struct{})
 	go func() { // owned by the SMSC: ends when node closes stdout
 		defer close(done)
 		s.read(stdout)
 	}()
-	t.Cleanup(func() {
+	s.close = func() {
 		_ = stdin.Close()
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		<-done
-	})
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	ev, err := s.WaitEvent(ctx, "listening")
 	if err != nil {
-		t.Fatalf("smstest: the SMSC did not start: %v; stderr: %s", err, s.Stderr())
+		err = fmt.Errorf("smstest: the SMSC did not start: %w; stderr: %s", err, s.Stderr())
+		s.Close()
+		return nil, err
 	}
 	s.port = ev.Int("port")
-	return s
+	return s, nil
+}
+
+// Close stops the SMSC (by PID) and waits for it.
+func (s *SMSC) Close() {
+	s.closeOnce.Do(s.close)
 }
 
 type lockedWriter struct {
@@ -212,7 +233,11 @@ func (s *SMSC) command(c map[string]any) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if _, err := s.stdin.Write(append(b, '\n')); err != nil {
-		s.t.Errorf("smstest: writing to the SMSC: %v", err)
+		if s.t != nil {
+			s.t.Errorf("smstest: writing to the SMSC: %v", err)
+		} else {
+			fmt.Fprintf(os.Stderr, "smstest: writing to the SMSC: %v\n", err)
+		}
 	}
 }
 
