@@ -7,7 +7,9 @@
 //	(b) turns per second inside one long multi-turn ask conversation;
 //	(c) the cost of starting a session, against a pooled bare lua.LState
 //	    running the same precompiled script;
-//	(d) memory per idle waiting conversation with 10,000 of them open.
+//	(d) memory per idle waiting conversation with 10,000 of them open;
+//	(f) SMPP round trips per second through the echo app, the phones being
+//	    a real SMSC (npm smpp, e2e/smsc.mjs).
 //
 // Everything runs on loopback in this process; load loops are bounded in
 // count and time.
@@ -92,18 +94,19 @@ var (
 	duration = flag.Duration("d", 3*time.Second, "how long each load phase runs")
 	workers  = flag.Int("c", 32, "concurrent HTTP clients")
 	idle     = flag.Int("idle", 10000, "idle conversations for (d)")
-	only     = flag.String("only", "abcd", "which figures to measure")
+	only     = flag.String("only", "abcdf", "which figures to measure")
 )
 
 func want(f string) bool { return strings.Contains(*only, f) }
 
 type rig struct {
-	st  *sqlite.Store
-	sb  *sandbox.Sandbox
-	eng *engine.Engine
-	web *web.Channel
-	srv *http.Server
-	url string
+	st   *sqlite.Store
+	sb   *sandbox.Sandbox
+	eng  *engine.Engine
+	web  *web.Channel
+	srv  *http.Server
+	url  string
+	acct store.Account
 }
 
 func newRig(dir string) (*rig, error) {
@@ -156,7 +159,7 @@ func newRig(dir string) (*rig, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &rig{st: st, sb: sb, eng: eng, web: wc, srv: &http.Server{Handler: mux}, url: "http://" + ln.Addr().String()}
+	r := &rig{st: st, sb: sb, eng: eng, web: wc, srv: &http.Server{Handler: mux}, url: "http://" + ln.Addr().String(), acct: acct}
 	go r.srv.Serve(ln)
 	return r, nil
 }
@@ -255,6 +258,9 @@ func main() {
 	}
 	if want("c") {
 		benchStart(r.sb)
+	}
+	if want("f") {
+		benchSMPP(r)
 	}
 	r.close()
 	if want("d") {
