@@ -233,11 +233,12 @@ func (a *account) serve(ctx context.Context, s *session) error {
 		if cause != nil {
 			err = cause
 		}
+		err = readErr(err)
 		if isGuard(err) {
 			a.log.Warn("xmpp connection reset: the server sent hostile or broken XML", "why", err.Error())
 			return classify(whyHostile, err)
 		}
-		return classify(whyLost, readErr(err))
+		return classify(whyLost, err)
 	case <-ctx.Done():
 		s.goodbye()
 		t := time.NewTimer(goodbyeWait)

@@ -77,7 +77,7 @@ func (k *component) run(ctx context.Context) {
 		}
 		wait := b.next()
 		var le *linkError
-		if errors.As(err, &le) && le.why == whyAuth && wait < k.ch.cfg.MaxBackoff {
+		if errors.As(err, &le) && le.why == whySecret && wait < k.ch.cfg.MaxBackoff {
 			wait = k.ch.cfg.MaxBackoff
 		}
 		k.setState(linkState{state: "failed", detail: err.Error(), retryAt: time.Now().Add(wait)})
@@ -164,7 +164,7 @@ func (k *component) handshakeError(err error) error {
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "<not-authorized/>"):
-		return &linkError{why: whyAuth, err: fmt.Errorf("the server refused the component secret for %s (%s)", k.cfg.Domain, msg)}
+		return &linkError{why: whySecret, err: fmt.Errorf("the server refused the component secret for %s (%s)", k.cfg.Domain, msg)}
 	case strings.Contains(msg, "<conflict/>"):
 		return &linkError{why: whyProtocol, err: fmt.Errorf("another component is connected as %s (%s)", k.cfg.Domain, msg)}
 	case strings.Contains(msg, "<host-unknown/>"):

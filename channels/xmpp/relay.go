@@ -19,6 +19,7 @@ const (
 	whyUnreachable = "unreachable"
 	whyTLS         = "TLS refused"
 	whyAuth        = "bad password"
+	whySecret      = "bad secret"
 	whyProtocol    = "protocol error"
 	whyLost        = "connection lost"
 	whyHostile     = "connection reset"

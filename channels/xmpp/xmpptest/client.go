@@ -98,6 +98,16 @@ func DialErr(addr, jid, password string) (*Client, error) {
 		done:     make(chan struct{}),
 	}
 	go c.read()
+	// Like every real client, fetch the roster: the server then counts this
+	// resource as "interested" and sends it subscription approvals and
+	// roster pushes.
+	c.wmu.Lock()
+	err := c.cl.Roster()
+	c.wmu.Unlock()
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
 	return c, nil
 }
 
