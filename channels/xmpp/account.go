@@ -234,11 +234,7 @@ func (a *account) serve(ctx context.Context, s *session) error {
 			err = cause
 		}
 		err = readErr(err)
-		if isGuard(err) {
-			a.log.Warn("xmpp connection reset: the server sent hostile or broken XML", "why", err.Error())
-			return classify(whyHostile, err)
-		}
-		return classify(whyLost, err)
+		return classify(whyLost, err) // a GuardError becomes whyHostile; run logs it
 	case <-ctx.Done():
 		s.goodbye()
 		t := time.NewTimer(goodbyeWait)

@@ -222,9 +222,6 @@ func (k *component) serve(ctx context.Context, cc *compConn) error {
 			cc.closed = true
 			cc.wmu.Unlock()
 			cc.conn.Close()
-			if isGuard(err) {
-				k.log.Warn("xmpp component link reset: the server sent hostile or broken XML", "why", err.Error())
-			}
 			return classify(whyLost, err)
 		case <-tick.C:
 			_ = cc.write(" ")
