@@ -285,10 +285,12 @@ func (s *session) write(stanza string) error {
 	return nil
 }
 
-// keepAlive pings the server after pingIdle of silence and resets the
-// connection when the answer does not come within pingDeadline.
+// keepAlive pings the server after Config.Ping of silence and resets the
+// connection when no answer comes within a third of it.
 func (s *session) keepAlive(stop <-chan struct{}) {
-	t := time.NewTicker(pingIdle / 3)
+	idle := s.a.ch.cfg.Ping
+	deadline := idle / 3
+	t := time.NewTicker(idle / 6)
 	defer t.Stop()
 	var pinged time.Time
 	for {
@@ -301,10 +303,10 @@ func (s *session) keepAlive(stop <-chan struct{}) {
 		switch {
 		case !pinged.IsZero() && last.After(pinged):
 			pinged = time.Time{}
-		case !pinged.IsZero() && time.Since(pinged) > pingDeadline:
-			s.relay.close(fmt.Errorf("the server did not answer a ping within %s", pingDeadline))
+		case !pinged.IsZero() && time.Since(pinged) > deadline:
+			s.relay.close(fmt.Errorf("the server did not answer a ping within %s", deadline.Round(time.Millisecond)))
 			return
-		case pinged.IsZero() && time.Since(last) > pingIdle:
+		case pinged.IsZero() && time.Since(last) > idle:
 			pinged = time.Now()
 			_ = s.write("<iq type='get' id='ping-" + newStanzaID() + "' to='" + esc(domainOf(s.a.jid)) + "'><ping xmlns='" + nsPing + "'/></iq>")
 		}

@@ -412,3 +412,101 @@ func TestHostileComponentServer(t *testing.T) {
 		c.roundTrip(t, "alice@fake/x", "bot@apps.fake", fmt.Sprintf("again-%d", i))
 	}
 }
+
+// TestSilentServer: a server that stops answering is pinged, then the
+// connection is reset and a new one made.
+func TestSilentServer(t *testing.T) {
+	f := newFakeServer(t, &fakeServer{domain: "fake"}) // never answers pings
+	r := start(t, xmpp.Config{Handler: echo, AllowPlaintext: true, Ping: 300 * time.Millisecond,
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},
+		xmpp.Account{JID: "bot@fake", Password: "pw", Server: f.addr()})
+	first := f.login(t, "bot", 1)
+	select {
+	case <-first.gone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a silent server was not given up")
+	}
+	r.logs.waitLog(t, 5*time.Second, "did not answer a ping")
+	f.login(t, "bot", 2)
+	waitState(t, r.ch, "bot@fake", "connected", 5*time.Second)
+}
+
+// live counts user's connections the channel has not closed.
+func (f *fakeServer) live(user string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.conns[user] {
+		select {
+		case <-c.gone:
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// TestSetAccountsConcurrent: SetAccounts from many goroutines while the
+// channel serves ends with exactly the last set connected, once each.
+func TestSetAccountsConcurrent(t *testing.T) {
+	f := newFakeServer(t, &fakeServer{domain: "fake"})
+	_, port, _ := net.SplitHostPort(f.addr())
+	acct := func(i int, alt bool) xmpp.Account {
+		a := xmpp.Account{JID: fmt.Sprintf("u%d@fake", i), Password: "pw", Server: f.addr()}
+		if alt { // the same server written otherwise: a change that restarts the account
+			a.Server = "localhost:" + port
+		}
+		return a
+	}
+	r := start(t, xmpp.Config{Handler: echo, AllowPlaintext: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	var wg sync.WaitGroup
+	for g := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range 15 {
+				var set []xmpp.Account
+				for i := range 10 {
+					if (i+g+it)%3 != 0 {
+						set = append(set, acct(i, (g+it)%2 == 0))
+					}
+				}
+				r.ch.SetAccounts(set)
+				_, _, _ = r.ch.State(fmt.Sprintf("u%d@fake", it%10))
+				time.Sleep(time.Duration(it%4) * 5 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	var final []xmpp.Account
+	for i := range 5 {
+		final = append(final, acct(i, false))
+	}
+	r.ch.SetAccounts(final)
+	for i := range 10 {
+		jid := fmt.Sprintf("u%d@fake", i)
+		user := fmt.Sprintf("u%d", i)
+		want := 0
+		if i < 5 {
+			want = 1
+			waitState(t, r.ch, jid, "connected", 10*time.Second)
+		} else if st, _, _ := r.ch.State(jid); st != "disabled" {
+			t.Errorf("State(%s) = %s, want disabled", jid, st)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for f.live(user) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s has %d live connections, want %d", user, f.live(user), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// And the survivors answer.
+	for i := range 5 {
+		user := fmt.Sprintf("u%d", i)
+		f.mu.Lock()
+		cs := f.conns[user]
+		f.mu.Unlock()
+		cs[len(cs)-1].roundTrip(t, "alice@fake/x", user+"@fake/r1", "hi "+user)
+	}
+}

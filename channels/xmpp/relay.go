@@ -53,8 +53,6 @@ const (
 	writeTimeout  = 15 * time.Second
 	keepAlive     = 15 * time.Second
 	goodbyeWait   = 2 * time.Second
-	pingIdle      = 90 * time.Second // silence after which we ping the server
-	pingDeadline  = 30 * time.Second // a pinged server answers within this
 	relayBufBytes = 32 << 10
 )
 

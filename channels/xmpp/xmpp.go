@@ -57,7 +57,11 @@ type Config struct {
 	// (defaults 1 s and 30 s; doubling, ±20% jitter). A refused login
 	// waits MaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
-	Logger                 *slog.Logger
+	// Ping is the silence on an account connection after which the server
+	// is pinged (XEP-0199); no answer within a third of it resets the
+	// connection. Default 90 s.
+	Ping   time.Duration
+	Logger *slog.Logger
 }
 
 // Channel is the XMPP channel: account-mode connections and component
@@ -77,6 +81,7 @@ type Channel struct {
 	stopRun  context.CancelFunc
 	runners  sync.WaitGroup
 	closed   bool // Shutdown called
+	stopping bool // runners are being waited for: start no more
 }
 
 // The sentinel errors this package wraps.
@@ -104,6 +109,9 @@ func New(cfg Config) (*Channel, error) {
 	}
 	if cfg.Idle <= 0 {
 		cfg.Idle = 30 * time.Minute
+	}
+	if cfg.Ping <= 0 {
+		cfg.Ping = 90 * time.Second
 	}
 	c := &Channel{
 		cfg:      cfg,
@@ -172,6 +180,9 @@ func (c *Channel) Serve(ctx context.Context) error {
 	for {
 		select {
 		case <-run.Done():
+			c.mu.Lock()
+			c.stopping = true
+			c.mu.Unlock()
 			c.runners.Wait()
 			return nil
 		case <-sweep.C:
@@ -182,6 +193,9 @@ func (c *Channel) Serve(ctx context.Context) error {
 
 // startLocked starts a's runner; c.mu is held and Serve runs.
 func (c *Channel) startLocked(a *account) {
+	if c.stopping {
+		return
+	}
 	ctx, cancel := context.WithCancel(c.runCtx)
 	a.cancel = cancel
 	c.runners.Add(1)
@@ -199,6 +213,7 @@ func (c *Channel) Shutdown(ctx context.Context) error {
 	err := c.threads.Shutdown(ctx)
 	c.mu.Lock()
 	stop := c.stopRun
+	c.stopping = true
 	c.mu.Unlock()
 	if stop == nil {
 		return err
