@@ -23,6 +23,7 @@ import (
 	"github.com/chorus-dev/chorus/channels"
 	"github.com/chorus-dev/chorus/channels/sms"
 	"github.com/chorus-dev/chorus/channels/web"
+	"github.com/chorus-dev/chorus/channels/xmpp"
 	"github.com/chorus-dev/chorus/runtime/applog"
 	"github.com/chorus-dev/chorus/runtime/engine"
 	"github.com/chorus-dev/chorus/runtime/luamod/httpmod"
@@ -118,6 +119,7 @@ type server struct {
 	sb     *sandbox.Sandbox
 	eng    *engine.Engine
 	web    *web.Channel
+	xmpp   *xmpp.Channel
 	sms    *sms.Channel
 	addrs  *addressSync
 	api    *api.Server
@@ -236,12 +238,15 @@ func startServer(sc serveConfig) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.xmpp, err = s.newXMPP(fc); err != nil {
+		return nil, fmt.Errorf("xmpp: %w", err)
+	}
 	if s.sms, err = s.newSMS(fc); err != nil {
 		return nil, fmt.Errorf("sms: %w", err)
 	}
 	s.eng.SetOutbound(engine.Router{
-		Senders: map[channels.Network]channels.Sender{channels.Web: s.web, channels.SMS: s.sms},
-		Dialers: map[channels.Network]engine.Dialer{channels.Web: s.web, channels.SMS: s.sms},
+		Senders: map[channels.Network]channels.Sender{channels.Web: s.web, channels.XMPP: s.xmpp, channels.SMS: s.sms},
+		Dialers: map[channels.Network]engine.Dialer{channels.Web: s.web, channels.XMPP: s.xmpp, channels.SMS: s.sms},
 	})
 	s.addrs = &addressSync{s: s}
 	s.api, err = api.New(api.Config{
@@ -262,7 +267,7 @@ func startServer(sc serveConfig) (*server, error) {
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.addrs.sync(ctx)
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go func() {
 		defer s.wg.Done()
 		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -272,6 +277,12 @@ func startServer(sc serveConfig) (*server, error) {
 	go func() {
 		defer s.wg.Done()
 		_ = s.web.Serve(bg)
+	}()
+	go func() {
+		defer s.wg.Done()
+		if err := s.xmpp.Serve(bg); err != nil && bg.Err() == nil {
+			log.Error("xmpp channel stopped", "err", err)
+		}
 	}()
 	go func() {
 		defer s.wg.Done()
@@ -335,6 +346,9 @@ func (s *server) channels() []channels.Channel {
 	var out []channels.Channel
 	if s.web != nil {
 		out = append(out, s.web)
+	}
+	if s.xmpp != nil {
+		out = append(out, s.xmpp)
 	}
 	if s.sms != nil {
 		out = append(out, s.sms)

@@ -2,15 +2,34 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/chorus-dev/chorus/channels"
 	"github.com/chorus-dev/chorus/channels/sms"
+	"github.com/chorus-dev/chorus/channels/xmpp"
 	"github.com/chorus-dev/chorus/runtime/engine"
+	"github.com/chorus-dev/chorus/store"
 )
+
+// newXMPP builds the XMPP channel from the xmpp: section.
+func (s *server) newXMPP(fc *fileConfig) (*xmpp.Channel, error) {
+	cfg := xmpp.Config{
+		Handler:        s.eng,
+		NewID:          engine.NewID,
+		AllowPlaintext: fc.XMPP.AllowPlaintext,
+		Resolve:        s.eng.Resolve,
+		Logger:         s.log.With("channel", "xmpp"),
+	}
+	for _, c := range fc.XMPP.Components {
+		cfg.Components = append(cfg.Components, xmpp.Component{Domain: strings.ToLower(c.Domain), Server: c.Server, Secret: c.Secret})
+	}
+	return xmpp.New(cfg)
+}
 
 // newSMS builds the SMS channel from the sms: section. Delivery receipts
 // go to the transcript of the session that sent the message.
@@ -80,6 +99,8 @@ func (s *server) addressState(network, address string) (string, string, time.Tim
 	switch channels.Network(network) {
 	case channels.Web:
 		return "connected", "", time.Time{}
+	case channels.XMPP:
+		return s.xmpp.State(address)
 	case channels.SMS:
 		return s.sms.State(address)
 	}
@@ -106,13 +127,36 @@ func (a *addressSync) sync(ctx context.Context) {
 		return
 	}
 	a.err = nil
+	var accts []xmpp.Account
 	var numbers []sms.Number
 	for _, r := range recs {
 		switch channels.Network(r.Network) {
+		case channels.XMPP:
+			if acct, ok := a.account(r); ok {
+				accts = append(accts, acct)
+			}
 		case channels.SMS:
 			numbers = append(numbers, sms.Number{Number: r.Address, Route: r.Route})
 		}
 	}
+	slices.SortFunc(accts, func(x, y xmpp.Account) int { return strings.Compare(x.JID, y.JID) })
+	a.s.xmpp.SetAccounts(accts)
 	a.s.sms.SetNumbers(numbers)
 }
 
+// account turns an xmpp address with credentials into an Account; JIDs of
+// component domains have none and are served by the component.
+func (a *addressSync) account(r store.AddressRecord) (xmpp.Account, bool) {
+	if len(r.Credentials) == 0 {
+		return xmpp.Account{}, false
+	}
+	var c struct {
+		Password string `json:"password"`
+		Server   string `json:"server"`
+	}
+	if err := json.Unmarshal(r.Credentials, &c); err != nil {
+		a.s.log.Error("xmpp address has unreadable credentials; bind it again", "address", r.Address)
+		return xmpp.Account{}, false
+	}
+	return xmpp.Account{JID: r.Address, Password: c.Password, Server: c.Server}, true
+}
