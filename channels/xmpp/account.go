@@ -86,11 +86,14 @@ func (a *account) run(ctx context.Context) {
 		if err == nil {
 			a.log.Info("xmpp account connected", "resource", s.resource, "tls", s.tls)
 			a.setState(linkState{state: "connected"})
+			up := time.Now()
 			err = a.serve(ctx, s)
 			if ctx.Err() != nil {
 				return
 			}
-			b.reset()
+			if time.Since(up) >= stableAfter {
+				b.reset() // a server that drops us right after login keeps backing off
+			}
 		}
 		wait := b.next()
 		var le *linkError

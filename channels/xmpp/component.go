@@ -69,11 +69,14 @@ func (k *component) run(ctx context.Context) {
 		if err == nil {
 			k.log.Info("xmpp component connected", "server", k.cfg.Server)
 			k.setState(linkState{state: "connected"})
+			up := time.Now()
 			err = k.serve(ctx, cc)
 			if ctx.Err() != nil {
 				return
 			}
-			b.reset()
+			if time.Since(up) >= stableAfter {
+				b.reset()
+			}
 		}
 		wait := b.next()
 		var le *linkError

@@ -77,8 +77,9 @@
 // # Reconnecting and State
 //
 // A lost connection or failed login is retried after 1 s, doubling to 30 s
-// (Config.MinBackoff, MaxBackoff; ±20% jitter); a refused password waits
-// the maximum. State reports "connecting", "connected", "failed" with a
+// (Config.MinBackoff, MaxBackoff; ±20% jitter), and starts over only once a
+// link stayed up 10 s (a server that drops us right after each login keeps
+// backing off); a refused password waits the maximum. State reports "connecting", "connected", "failed" with a
 // detail that starts with the reason ("unreachable", "TLS refused", "bad
 // password", "bad secret", "connection lost", "connection reset" for hostile
 // input, "protocol error") and the time of the next attempt, or "disabled"

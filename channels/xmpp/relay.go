@@ -53,6 +53,7 @@ const (
 	writeTimeout  = 15 * time.Second
 	keepAlive     = 15 * time.Second
 	goodbyeWait   = 2 * time.Second
+	stableAfter   = 10 * time.Second // a link up this long resets the backoff
 	relayBufBytes = 32 << 10
 )
 
