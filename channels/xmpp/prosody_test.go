@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/chorus-dev/chorus/channels"
 	"github.com/chorus-dev/chorus/channels/xmpp"
@@ -60,6 +61,31 @@ func TestAccountMode(t *testing.T) {
 		_ = alice.SendRaw("<message to='" + bot.JID + "' type='headline'><body>news</body></message>")
 		_ = alice.Send(bot.JID, "after")
 		expect(t, alice, bot.JID, "echo: after")
+		// No type means "normal": answered like chat.
+		_ = alice.SendRaw("<message to='" + bot.JID + "'><body>typeless</body></message>")
+		expect(t, alice, bot.JID, "echo: typeless")
+
+		// Over 16 KiB of text: the app gets the first 16 KiB, cut on a
+		// character boundary, and the cut is logged.
+		long := strings.Repeat("é", 10_000) // 20,000 bytes
+		_ = alice.Send(bot.JID, long)
+		m = expect(t, alice, bot.JID, "echo: éé")
+		got := strings.TrimPrefix(m.Text, "echo: ")
+		if len(got) > xmpp.MaxText || !strings.HasSuffix(got, "…") || !utf8.ValidString(got) {
+			t.Errorf("a 20,000-byte message reached the app as %d bytes ending %q", len(got), got[len(got)-8:])
+		}
+		r.logs.waitLog(t, time.Second, "longer than 16 KiB cut", "remote="+p.JID("alice"))
+
+		// Nobody serves this JID.
+		err := r.ch.SendMessage(context.Background(), channels.Message{
+			From: channels.Address{Network: channels.XMPP, ID: p.JID("stranger")},
+			To:   channels.Address{Network: channels.XMPP, ID: p.JID("alice")}, Text: "x"})
+		if !errors.Is(err, channels.ErrNoRoute) {
+			t.Errorf("SendMessage from an unserved JID: %v, want ErrNoRoute", err)
+		}
+		if _, err := r.ch.Dial(context.Background(), p.JID("stranger"), p.JID("alice"), channels.DialOptions{}); !errors.Is(err, channels.ErrNoRoute) {
+			t.Errorf("Dial from an unserved JID: %v, want ErrNoRoute", err)
+		}
 	})
 
 	t.Run("MultiTurn", func(t *testing.T) {
@@ -137,13 +163,24 @@ func TestAccountMode(t *testing.T) {
 		if _, err := alice.NextPresence(ctx, b3.JID, "subscribed"); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := alice.NextPresence(ctx, b3.JID, "subscribe"); err != nil { // it subscribes back
+			t.Fatal(err)
+		}
 		if _, err := alice.NextPresence(ctx, b3.JID, ""); err != nil { // the bot is online
 			t.Fatal(err)
 		}
-		// Removing the account logs it out: the person sees it leave.
+		// Removing the account logs it out: the person sees its resource
+		// leave. (Prosody also acknowledged the request with an unavailable
+		// presence from the bare JID: not that one.)
 		r.ch.SetAccounts(nil)
-		if _, err := alice.NextPresence(ctx, b3.JID, "unavailable"); err != nil {
-			t.Fatal(err)
+		for {
+			pr, err := alice.NextPresence(ctx, b3.JID, "unavailable")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(pr.From, b3.JID+"/chorus-") {
+				break
+			}
 		}
 		if st, _, _ := r.ch.State(b3.JID); st != "disabled" {
 			t.Errorf("State after removal = %s, want disabled", st)
@@ -276,6 +313,25 @@ func TestProsodyRestart(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("SendMessage while offline: %v", err)
+	}
+	// The queue is bounded: 100 replies per account wait, the next fails.
+	for i := 1; i < 100; i++ {
+		err := r.ch.SendMessage(context.Background(), channels.Message{
+			From: channels.Address{Network: channels.XMPP, ID: bot.JID},
+			To:   channels.Address{Network: channels.XMPP, ID: p.JID("nobody")},
+			Text: "filler",
+		})
+		if err != nil {
+			t.Fatalf("queued reply %d: %v", i+1, err)
+		}
+	}
+	err = r.ch.SendMessage(context.Background(), channels.Message{
+		From: channels.Address{Network: channels.XMPP, ID: bot.JID},
+		To:   channels.Address{Network: channels.XMPP, ID: p.JID("nobody")},
+		Text: "one too many",
+	})
+	if !errors.Is(err, channels.ErrUnavailable) || !strings.Contains(err.Error(), "offline") {
+		t.Fatalf("the 101st reply while offline: %v, want an offline error", err)
 	}
 	p.Start(t)
 	alice2 := xmpptest.Dial(t, p.C2S, p.JID("alice"), "alice-pw")

@@ -28,6 +28,9 @@ type Client struct {
 
 	wmu       sync.Mutex
 	closeOnce sync.Once
+
+	pmu     sync.Mutex
+	backlog []Presence // received, not yet asked for
 }
 
 // Message is a message the client received.
@@ -251,15 +254,33 @@ func (c *Client) NextError(ctx context.Context) (Message, error) {
 }
 
 // NextPresence returns the next presence of type typ ("" for available)
-// from the bare JID from.
+// from the bare JID from. Presences of other types or senders stay queued
+// for later calls.
 func (c *Client) NextPresence(ctx context.Context, from, typ string) (Presence, error) {
+	match := func(p Presence) bool {
+		bare, _, _ := strings.Cut(p.From, "/")
+		return strings.EqualFold(bare, from) && p.Type == typ
+	}
+	c.pmu.Lock()
+	for i, p := range c.backlog {
+		if match(p) {
+			c.backlog = append(c.backlog[:i:i], c.backlog[i+1:]...)
+			c.pmu.Unlock()
+			return p, nil
+		}
+	}
+	c.pmu.Unlock()
 	for {
 		select {
 		case p := <-c.presence:
-			bare, _, _ := strings.Cut(p.From, "/")
-			if strings.EqualFold(bare, from) && p.Type == typ {
+			if match(p) {
 				return p, nil
 			}
+			c.pmu.Lock()
+			if len(c.backlog) < 1024 {
+				c.backlog = append(c.backlog, p)
+			}
+			c.pmu.Unlock()
 		case <-ctx.Done():
 			return Presence{}, fmt.Errorf("xmpptest: %s waited for presence %q from %s: %w", c.JID, typ, from, ctx.Err())
 		}
