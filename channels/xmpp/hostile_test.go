@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -324,6 +325,7 @@ func TestHostileServer(t *testing.T) {
 	}
 	good := f.login(t, "good", 1)
 	good.roundTrip(t, "alice@fake/x", "good@fake/r1", "before")
+	fdsBefore := openFDs()
 
 	for i, tc := range hostileCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -362,6 +364,29 @@ func TestHostileServer(t *testing.T) {
 			}
 		})
 	}
+	// Every reset connection's sockets are closed (go-xmpp's end of the
+	// loopback leg when its client is collected).
+	runtime.GC()
+	runtime.GC()
+	if fdsBefore > 0 {
+		deadline := time.Now().Add(5 * time.Second)
+		for openFDs() > fdsBefore+2 && time.Now().Before(deadline) {
+			runtime.GC()
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n := openFDs(); n > fdsBefore+2 {
+			t.Errorf("%d file descriptors open after %d resets, %d before", n, len(hostileCases), fdsBefore)
+		}
+	}
+}
+
+// openFDs counts the process's open files (0 where /proc is missing).
+func openFDs() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	return len(ents)
 }
 
 // TestHostileHello: a server whose very first answer carries a DTD is
