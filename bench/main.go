@@ -8,6 +8,8 @@
 //	(c) the cost of starting a session, against a pooled bare lua.LState
 //	    running the same precompiled script;
 //	(d) memory per idle waiting conversation with 10,000 of them open;
+//	(e) XMPP round trips per second through the echo app against Prosody,
+//	    beside two plain clients echoing each other through it;
 //	(f) SMPP round trips per second through the echo app, the phones being
 //	    a real SMSC (npm smpp, e2e/smsc.mjs).
 //
@@ -94,7 +96,7 @@ var (
 	duration = flag.Duration("d", 3*time.Second, "how long each load phase runs")
 	workers  = flag.Int("c", 32, "concurrent HTTP clients")
 	idle     = flag.Int("idle", 10000, "idle conversations for (d)")
-	only     = flag.String("only", "abcdf", "which figures to measure")
+	only     = flag.String("only", "abcdef", "which figures to measure")
 )
 
 func want(f string) bool { return strings.Contains(*only, f) }
@@ -258,6 +260,9 @@ func main() {
 	}
 	if want("c") {
 		benchStart(r.sb)
+	}
+	if want("e") {
+		benchXMPP(r)
 	}
 	if want("f") {
 		benchSMPP(r)

@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -39,6 +40,8 @@ type Prosody struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	exit chan struct{} // closed when cmd exits
+
+	launched *launcher // set by Launch
 }
 
 // Options tune StartProsodyWith.
@@ -60,6 +63,11 @@ func StartProsody(t testing.TB) *Prosody {
 
 // StartProsodyWith is StartProsody with options.
 func StartProsodyWith(t testing.TB, o Options) *Prosody {
+	t.Helper()
+	return startProsody(t, o)
+}
+
+func startProsody(t failer, o Options) *Prosody {
 	t.Helper()
 	for _, bin := range []string{"prosody", "prosodyctl"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -146,7 +154,7 @@ func (p *Prosody) TLSConfig() *tls.Config {
 	return p.tls.Clone()
 }
 
-func (p *Prosody) start(t testing.TB) {
+func (p *Prosody) start(t failer) {
 	t.Helper()
 	out, err := os.OpenFile(filepath.Join(p.dir, "prosody.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -249,6 +257,11 @@ func (p *Prosody) Start(t testing.TB) {
 // Register creates the account user@Domain (prosodyctl register).
 func (p *Prosody) Register(t testing.TB, user, password string) {
 	t.Helper()
+	p.register(t, user, password)
+}
+
+func (p *Prosody) register(t failer, user, password string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "prosodyctl", "--config", p.cfg, "register", user, p.Domain, password)
@@ -263,7 +276,7 @@ func (p *Prosody) Register(t testing.TB, user, password string) {
 // JID returns user@Domain.
 func (p *Prosody) JID(user string) string { return user + "@" + p.Domain }
 
-func freeAddr(t testing.TB) string {
+func freeAddr(t failer) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -281,7 +294,7 @@ func randHex(n int) string {
 
 // writeCert makes a self-signed certificate for domain and returns a
 // client TLS config that trusts it.
-func writeCert(t testing.TB, dir, domain string) *tls.Config {
+func writeCert(t failer, dir, domain string) *tls.Config {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -317,4 +330,99 @@ func writeCert(t testing.TB, dir, domain string) *tls.Config {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
 	return &tls.Config{RootCAs: pool, ServerName: domain, MinVersion: tls.VersionTLS12}
+}
+
+// failer is what the helpers need of a test; testing.TB has it, and
+// Launch provides it outside tests.
+type failer interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	TempDir() string
+	Cleanup(func())
+}
+
+// launcher is the failer of Launch: a failure unwinds to Launch (or to
+// RegisterErr) as an error, and cleanups run at Close.
+type launcher struct {
+	mu       sync.Mutex
+	dirs     []string
+	cleanups []func()
+}
+
+type launchFailure struct{ err error }
+
+func (l *launcher) Helper()           {}
+func (l *launcher) Fatal(args ...any) { panic(launchFailure{errors.New(fmt.Sprint(args...))}) }
+func (l *launcher) Fatalf(format string, args ...any) {
+	panic(launchFailure{fmt.Errorf(format, args...)})
+}
+func (l *launcher) Cleanup(f func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cleanups = append(l.cleanups, f)
+}
+
+func (l *launcher) TempDir() string {
+	dir, err := os.MkdirTemp("", "xmpptest-")
+	if err != nil {
+		l.Fatal(err)
+	}
+	l.mu.Lock()
+	l.dirs = append(l.dirs, dir)
+	l.mu.Unlock()
+	return dir
+}
+
+func (l *launcher) close() {
+	l.mu.Lock()
+	cleanups, dirs := l.cleanups, l.dirs
+	l.cleanups, l.dirs = nil, nil
+	l.mu.Unlock()
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+	for _, d := range dirs {
+		_ = os.RemoveAll(d)
+	}
+}
+
+// catch turns a launcher failure back into an error.
+func catch(err *error) {
+	if r := recover(); r != nil {
+		f, ok := r.(launchFailure)
+		if !ok {
+			panic(r)
+		}
+		*err = f.err
+	}
+}
+
+// Launch is StartProsodyWith outside a test (make bench): the caller must
+// Close the server, which also removes its temp dir.
+func Launch(o Options) (p *Prosody, err error) {
+	l := &launcher{}
+	defer func() {
+		if err != nil {
+			l.close()
+		}
+	}()
+	defer catch(&err)
+	p = startProsody(l, o)
+	p.launched = l
+	return p, nil
+}
+
+// RegisterErr is Register outside a test.
+func (p *Prosody) RegisterErr(user, password string) (err error) {
+	defer catch(&err)
+	p.register(&launcher{}, user, password)
+	return nil
+}
+
+// Close stops a server started with Launch and removes its files.
+func (p *Prosody) Close() {
+	if p.launched != nil {
+		p.launched.close()
+	}
 }
