@@ -57,9 +57,9 @@
 // silent for Config.Ping (90 s) is pinged (XEP-0199) and reset if no answer
 // comes within a third of that.
 //
-// go-xmpp honours HTTP_PROXY/http_proxy for its connection: when a proxy
-// variable is set, NO_PROXY must cover 127.0.0.1, or the loopback leg goes
-// to the proxy and logins fail.
+// go-xmpp honours HTTP_PROXY/http_proxy for its connection, excepting only
+// what NO_PROXY names: when a proxy variable is set, New adds 127.0.0.1 to
+// NO_PROXY (and no_proxy) so that the loopback leg never goes to the proxy.
 //
 // # Hostile servers
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,19 @@ func TestAccountMode(t *testing.T) {
 		p.Register(t, u, u+"-pw")
 	}
 	bot := xmpp.Account{JID: p.JID("bot"), Password: "bot-pw", Server: p.C2S}
+
+	t.Run("BehindAnHTTPProxy", func(t *testing.T) {
+		// go-xmpp would send its loopback leg to this (dead) proxy if New
+		// did not exempt 127.0.0.1.
+		t.Setenv("HTTP_PROXY", "http://127.0.0.1:9")
+		t.Setenv("NO_PROXY", "")
+		t.Setenv("no_proxy", "")
+		r := start(t, xmpp.Config{Handler: echo, AllowPlaintext: true}, bot)
+		waitState(t, r.ch, bot.JID, "connected", 10*time.Second)
+		if !strings.Contains(os.Getenv("NO_PROXY"), "127.0.0.1") {
+			t.Fatalf("NO_PROXY = %q", os.Getenv("NO_PROXY"))
+		}
+	})
 
 	t.Run("OneShot", func(t *testing.T) {
 		r := start(t, xmpp.Config{Handler: echo, AllowPlaintext: true}, bot)

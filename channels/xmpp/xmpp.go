@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -98,6 +99,7 @@ func New(cfg Config) (*Channel, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	exemptLoopback()
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = time.Second
 	}
@@ -501,3 +503,23 @@ func (b *backoff) next() time.Duration {
 }
 
 func (b *backoff) reset() { b.cur = 0 }
+
+// exemptLoopback keeps go-xmpp's leg of the relay off any HTTP proxy:
+// go-xmpp reads HTTP_PROXY itself and honours only NO_PROXY, so when a
+// proxy is set for the process, 127.0.0.1 is added to NO_PROXY (loopback
+// is never proxied by net/http either, so nothing else changes).
+func exemptLoopback() {
+	if os.Getenv("HTTP_PROXY") == "" && os.Getenv("http_proxy") == "" {
+		return
+	}
+	for _, name := range []string{"NO_PROXY", "no_proxy"} {
+		v := os.Getenv(name)
+		if strings.Contains(v, "127.0.0.1") {
+			continue
+		}
+		if v != "" {
+			v += ","
+		}
+		_ = os.Setenv(name, v+"127.0.0.1")
+	}
+}
