@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chorus-dev/chorus/channels/sms/smstest"
 	"github.com/chorus-dev/chorus/channels/xmpp/xmpptest"
 )
 
@@ -149,5 +150,52 @@ func TestWeatherOverXMPP(t *testing.T) {
 	}
 	if got := nextText(t, alice, comp, 15*time.Second); !strings.Contains(got, "Orlando") {
 		t.Fatalf("component after another account failed: %q", got)
+	}
+}
+
+// TestOutboundXMPPAndSMS: a session launched through the API (no
+// conversation) sends message() to a Jabber user and to a phone, from the
+// app's own addresses, and call() on JABBER holds a conversation.
+func TestOutboundXMPPAndSMS(t *testing.T) {
+	p := xmpptest.StartProsody(t)
+	p.Register(t, "notify", "bot-pw")
+	p.Register(t, "ann", "ann-pw")
+	smsc := smstest.StartSMSC(t, "chorus", "pw")
+	fc := &fileConfig{}
+	fc.XMPP.AllowPlaintext = true
+	fc.SMS.SMPP = []smppRoute{{Name: "main", Addr: smsc.Addr(), SystemID: "chorus", Password: "pw"}}
+	ts := startTestServer(t, fc)
+	expect(t, "push", ts.push(ts.admin, "notify", `
+		message("Your table is ready", {to = params.jid, network = "JABBER"})
+		message("Your table is ready", {to = params.phone, network = "SMS"})
+		call(params.jid, {network = "JABBER"})
+		local ev = ask("Coming? (yes/no)", {choices = "yes, no", timeout = 20})
+		say("Noted: " .. tostring(ev.value) .. " via " .. currentCall.network .. "/" .. currentCall.channel)
+	`), 201)
+	bot := p.JID("notify")
+	expect(t, "bind xmpp", ts.json(http.MethodPost, "/v1/addresses", ts.admin, map[string]any{"network": "xmpp", "address": bot, "app": "notify",
+		"credentials": map[string]string{"password": "bot-pw", "server": p.C2S}}), 201)
+	expect(t, "bind sms", ts.json(http.MethodPost, "/v1/addresses", ts.admin, map[string]any{"network": "sms", "address": weatherNumber, "app": "notify", "route": "main"}), 201)
+	ts.addressState("xmpp", bot, "connected", 15*time.Second)
+	ts.addressState("sms", weatherNumber, "connected", 15*time.Second)
+	ann := xmpptest.Dial(t, p.C2S, p.JID("ann"), "ann-pw")
+
+	expect(t, "launch", ts.json(http.MethodPost, "/v1/sessions", ts.admin, map[string]any{"app": "notify",
+		"params": map[string]string{"jid": p.JID("ann"), "phone": phoneA}}), 201)
+	if got := nextText(t, ann, bot, 15*time.Second); got != "Your table is ready" {
+		t.Fatalf("IM %q", got)
+	}
+	text, parts, err := smsc.NextText(ctxFor(t, 15*time.Second), phoneA)
+	if err != nil || text != "Your table is ready" || parts[0].From != weatherNumber {
+		t.Fatalf("SMS %q %v", text, err)
+	}
+	if got := nextText(t, ann, bot, 15*time.Second); got != "Coming? (yes/no)" {
+		t.Fatalf("call() prompt %q", got)
+	}
+	if err := ann.Send(bot, "yes"); err != nil {
+		t.Fatal(err)
+	}
+	if got := nextText(t, ann, bot, 15*time.Second); got != "Noted: yes via JABBER/TEXT" {
+		t.Fatalf("after the answer: %q", got)
 	}
 }
