@@ -13,6 +13,11 @@ const (
 	MaxDepth = 64
 	// MaxText bounds the text of one inbound message; longer ones are cut.
 	MaxText = 16 << 10
+	// maxStreamStarts bounds the stream headers of one connection: the
+	// first, and the restarts after STARTTLS and SASL. A decoder behind the
+	// guard nests one element deeper at each (the old stream is never
+	// closed), so without a bound a server could nest without end.
+	maxStreamStarts = 4
 )
 
 // GuardError is why a stream was reset: the server sent something an XMPP
@@ -56,6 +61,7 @@ type guard struct {
 	naming  bool
 	target  [4]byte // the first bytes of a PI target
 	targetN int
+	starts  int // stream headers seen
 	err     error
 }
 
@@ -210,6 +216,9 @@ func (g *guard) startTag() error {
 		return g.fail("an element outside the stream (want <stream:stream>)")
 	case g.depth == 0 || (g.depth == 1 && isStream):
 		// The stream root, or a new one after a restart.
+		if g.starts++; g.starts > maxStreamStarts {
+			return g.fail(fmt.Sprintf("a stream restarted more than %d times", maxStreamStarts-1))
+		}
 		if !g.slash {
 			g.depth = 1
 		}

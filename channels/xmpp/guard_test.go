@@ -82,6 +82,43 @@ func TestGuardReaderBoundsMemory(t *testing.T) {
 	}
 }
 
+// TestGuardStreamRestartsBounded: a server cannot nest without bound by
+// sending <stream:stream> again and again between stanzas (the guard takes
+// each for a restart and keeps its depth at 1, while a decoder behind it
+// nests one element deeper every time, and Skip or DecodeElement never
+// returns).
+func TestGuardStreamRestartsBounded(t *testing.T) {
+	endless := io.MultiReader(strings.NewReader(hdr), repeating("<stream:stream>"))
+	r := &countingReader{r: endless}
+	d := streamDecoder(r)
+	var err error
+	for i := 0; err == nil && i < 1_000_000; i++ {
+		_, err = d.Token()
+	}
+	var ge *GuardError
+	if !errors.As(err, &ge) || !strings.Contains(err.Error(), "stream") {
+		t.Fatalf("after %d KiB of nested stream headers: got %v, want a GuardError", r.n>>10, err)
+	}
+	if r.n > 64<<10 {
+		t.Fatalf("the decoder was fed %d KiB of nested stream headers", r.n>>10)
+	}
+}
+
+type repeatingReader struct {
+	s   string
+	off int
+}
+
+func repeating(s string) io.Reader { return &repeatingReader{s: s} }
+
+func (r *repeatingReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = r.s[r.off]
+		r.off = (r.off + 1) % len(r.s)
+	}
+	return len(p), nil
+}
+
 type neverEnding byte
 
 func (b neverEnding) Read(p []byte) (int, error) {

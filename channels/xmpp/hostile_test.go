@@ -417,6 +417,7 @@ func TestHostileComponentServer(t *testing.T) {
 		{"a stanza larger than 256 KiB", ""},
 		{"a DOCTYPE declaration", `<!DOCTYPE x [<!ENTITY a "a">]>`},
 		{"malformed XML", `<message from='alice@fake/x' to='bot@apps.fake'><body></message>`},
+		{"restarted more than", strings.Repeat("<stream:stream>", 100_000)},
 	} {
 		var n int64
 		if tc.payload == "" {
