@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 # sandbox's Lua 5.1 conformance goldens (runtime/sandbox/lua51_test.go);
 # prosody is the real XMPP server of the XMPP channel's tests; node runs the
 # SMSC of the SMS tests (npm smpp, e2e/smsc.mjs).
-DEB_PKGS=(chromium lua5.1 prosody)
+# For the SIP channel: sipp (sip-tester) and sipsak place calls and probe,
+# flite and espeak-ng speak the prompts.
+DEB_PKGS=(chromium lua5.1 prosody sip-tester sipsak flite espeak-ng)
 command -v node >/dev/null 2>&1 || DEB_PKGS+=(nodejs)
 command -v npm >/dev/null 2>&1 || DEB_PKGS+=(npm)
 
