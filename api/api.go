@@ -128,6 +128,7 @@ func (s *Server) Handler() http.Handler {
 			r.Mount("/addresses", addresses{s}.Routes())
 			r.Mount("/sessions", sessions{s}.Routes())
 			r.Mount("/logs", logs{s}.Routes())
+			r.Mount("/recordings", recordings{s}.Routes())
 		})
 	})
 	return r // chi sets r.PathValue for the web channel's net/http handlers
@@ -264,7 +265,7 @@ func ts(t time.Time) *string {
 
 // reserved are the path prefixes of the API itself; a webhook may not take
 // them.
-var reserved = []string{"/healthz", "/chat/", "/v1/openapi.json", "/v1/web/", "/v1/accounts", "/v1/apps", "/v1/addresses", "/v1/sessions", "/v1/logs"}
+var reserved = []string{"/healthz", "/chat/", "/v1/openapi.json", "/v1/web/", "/v1/accounts", "/v1/apps", "/v1/addresses", "/v1/sessions", "/v1/logs", "/v1/recordings"}
 
 func checkWebhookPath(path string) error {
 	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "{}*") {

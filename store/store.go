@@ -207,6 +207,25 @@ type Logs interface {
 	ListLogs(ctx context.Context, f LogFilter) ([]LogLine, error)
 }
 
+// Recording is a call recording (record() on a call): 8 kHz mono WAV.
+type Recording struct {
+	ID        string
+	AccountID int64
+	SessionID string
+	AppName   string
+	Duration  time.Duration
+	WAV       []byte
+	CreatedAt time.Time
+}
+
+// Recordings keeps call recordings.
+type Recordings interface {
+	// SaveRecording stores r (its ID is chosen by the caller).
+	SaveRecording(ctx context.Context, r Recording) error
+	// Recording returns one recording, WAV included; ErrNotFound if none.
+	Recording(ctx context.Context, id string) (Recording, error)
+}
+
 // Store is everything together.
 type Store interface {
 	Accounts
@@ -215,6 +234,7 @@ type Store interface {
 	KV
 	Sessions
 	Logs
+	Recordings
 	// Sync waits until every queued session and log write is committed.
 	Sync(ctx context.Context) error
 	// Close flushes pending writes and closes the database.

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chorus-dev/chorus/store"
 )
 
 // testServer is a real server started in-process on 127.0.0.1:0.
@@ -441,4 +443,30 @@ func TestAdminKeyRotation(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, "admin.key")); !os.IsNotExist(err) {
 		t.Fatalf("the stale admin.key is still there: %v", err)
 	}
+}
+
+// TestRecordingsEndpoint: a recording is served as audio/wav to its owner
+// and the admin, and is 404 to another account.
+func TestRecordingsEndpoint(t *testing.T) {
+	ts := startTestServer(t, nil)
+	ann := ts.account("ann", "developer")
+	bob := ts.account("bob", "developer")
+	ctx := context.Background()
+	acct, err := ts.s.st.AccountByKey(ctx, ann)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wav := []byte("RIFF\x24\x00\x00\x00WAVEfmt fake audio")
+	if err := ts.s.st.SaveRecording(ctx, store.Recording{ID: "rec1", AccountID: acct.ID, SessionID: "s1", AppName: "vm", Duration: time.Second, WAV: wav}); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{ann, ts.admin} {
+		r := ts.do(http.MethodGet, "/v1/recordings/rec1", key, "", nil)
+		if r.Status != 200 || r.Header.Get("Content-Type") != "audio/wav" || !bytes.Equal(r.Body, wav) || r.Header.Get("X-Chorus-Session") != "s1" {
+			t.Fatalf("owner/admin GET: %d %q %q", r.Status, r.Header.Get("Content-Type"), r.Body)
+		}
+	}
+	expect(t, "another account's recording", ts.do(http.MethodGet, "/v1/recordings/rec1", bob, "", nil), 404)
+	expect(t, "no key", ts.do(http.MethodGet, "/v1/recordings/rec1", "", "", nil), 401)
+	expect(t, "unknown", ts.do(http.MethodGet, "/v1/recordings/nope", ann, "", nil), 404)
 }

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"MarkInterrupted", testMarkInterrupted},
 		{"DeleteApp", testDeleteApp},
+		{"Recordings", testRecordings},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -779,4 +780,33 @@ func testDeleteApp(t *testing.T, st store.Store) {
 	}
 	_, err = st.AddAddress(ctx, store.AddressRecord{Network: "web", Address: "doomed", AccountID: acc.ID, AppID: a2.ID})
 	noErr(t, err)
+}
+
+func testRecordings(t *testing.T, st store.Store) {
+	ctx := ctxOf(t)
+	acc, _, err := st.CreateAccount(ctx, "rec", store.RoleDeveloper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wav := []byte("RIFF....WAVEfmt ")
+	r := store.Recording{ID: "r1", AccountID: acc.ID, SessionID: "s1", AppName: "voicemail", Duration: 1500 * time.Millisecond, WAV: wav}
+	if err := st.SaveRecording(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Recording(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.AccountID != acc.ID || got.SessionID != "s1" || got.AppName != "voicemail" || got.Duration != r.Duration || string(got.WAV) != string(wav) || got.CreatedAt.IsZero() {
+		t.Fatalf("recording read back as %+v", got)
+	}
+	if err := st.SaveRecording(ctx, r); err == nil {
+		t.Fatal("a second recording with the same id was stored")
+	}
+	if _, err := st.Recording(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown recording: %v", err)
+	}
+	if err := st.SaveRecording(ctx, store.Recording{ID: "r2", AccountID: 999999, WAV: wav}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("recording of an unknown account: %v", err)
+	}
 }
