@@ -8,8 +8,8 @@ import (
 // Incoming concatenated messages (UDH IE 0x00/0x08 or the sar_* TLVs) wait
 // here until every part has come. A group that is not complete within
 // maxAge is delivered with the parts that came (logged); at most maxGroups
-// groups wait at once (a part that would start one more is delivered on
-// its own, logged).
+// groups and maxBytes of parts wait at once (a part beyond either is
+// delivered on its own, logged).
 
 type partKey struct {
 	route, from, to string
@@ -30,6 +30,7 @@ type group struct {
 
 type reassembler struct {
 	maxGroups int
+	maxBytes  int
 	maxAge    time.Duration
 	// expired is called (from a timer goroutine) with a group that timed
 	// out, its parts in order.
@@ -37,33 +38,61 @@ type reassembler struct {
 
 	mu     sync.Mutex
 	groups map[partKey]*group
+	bytes  int // data of every waiting part
 	closed bool
 }
 
-func newReassembler(maxGroups int, maxAge time.Duration, expired func(partKey, []part, int)) *reassembler {
-	return &reassembler{maxGroups: maxGroups, maxAge: maxAge, expired: expired, groups: map[partKey]*group{}}
+func newReassembler(maxGroups, maxBytes int, maxAge time.Duration, expired func(partKey, []part, int)) *reassembler {
+	return &reassembler{maxGroups: maxGroups, maxBytes: maxBytes, maxAge: maxAge, expired: expired, groups: map[partKey]*group{}}
+}
+
+// held is the size of the waiting parts.
+func (r *reassembler) held() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bytes
+}
+
+// forget takes g's parts off the byte count; r.mu is held.
+func (r *reassembler) forget(g *group) {
+	for _, p := range g.parts {
+		r.bytes -= len(p.data)
+	}
 }
 
 // add files part seq of k. It returns every part in order once the group
-// is complete, or full true when no more groups may wait.
+// is complete, or full true when no more groups or bytes may wait.
 func (r *reassembler) add(k partKey, seq byte, p part) (complete []part, full bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	g := r.groups[k]
+	if r.closed || (g == nil && len(r.groups) >= r.maxGroups) {
+		return nil, true
+	}
+	prev, had := 0, false
+	if g != nil {
+		var old part
+		old, had = g.parts[seq]
+		prev = len(old.data)
+	}
+	// A part that completes its group frees the group's bytes at once.
+	completes := g != nil && !had && len(g.parts)+1 >= int(k.total)
+	if !completes && r.bytes-prev+len(p.data) > r.maxBytes {
+		return nil, true
+	}
 	if g == nil {
-		if len(r.groups) >= r.maxGroups || r.closed {
-			return nil, true
-		}
 		g = &group{parts: map[byte]part{}, started: time.Now()}
 		g.timer = time.AfterFunc(r.maxAge, func() { r.expire(k, g) })
 		r.groups[k] = g
 	}
+	r.bytes += len(p.data) - prev
 	g.parts[seq] = p
 	if len(g.parts) < int(k.total) {
 		return nil, false
 	}
 	g.timer.Stop()
 	delete(r.groups, k)
+	r.forget(g)
 	return ordered(g, k.total), false
 }
 
@@ -79,6 +108,7 @@ func (r *reassembler) restore(k partKey, seq byte, parts []part) {
 	for i, p := range parts {
 		if byte(i+1) != seq {
 			g.parts[byte(i+1)] = p
+			r.bytes += len(p.data)
 		}
 	}
 	g.timer = time.AfterFunc(r.maxAge, func() { r.expire(k, g) })
@@ -92,6 +122,7 @@ func (r *reassembler) expire(k partKey, g *group) {
 		return
 	}
 	delete(r.groups, k)
+	r.forget(g)
 	r.mu.Unlock()
 	r.expired(k, ordered(g, k.total), int(k.total)-len(g.parts))
 }
@@ -117,6 +148,7 @@ func (r *reassembler) close() int {
 		g.timer.Stop()
 		delete(r.groups, k)
 	}
+	r.bytes = 0
 	return n
 }
 

@@ -92,7 +92,7 @@ func (p *provider) send(ctx context.Context, from, to, text, session string) err
 			}
 			return err
 		}
-		p.c.sent.add(sid, out)
+		p.c.sent.add(p.cfg.Name, sid, out)
 	}
 	return nil
 }

@@ -100,7 +100,9 @@ func receiptText(stat, errCode string) string {
 }
 
 // sentLog maps the ids the SMSC or provider gave our messages to the
-// session that sent them, so a receipt finds its session. It is bounded
+// session that sent them, so a receipt finds its session. Ids are kept per
+// route: two SMSCs number their messages independently, so the same id on
+// two routes is two messages. It is bounded
 // by size and age; a multi-part message is one outgoing entry shared by
 // its parts' ids: it reports "delivered" once every part is, or the first
 // failure.
@@ -130,15 +132,15 @@ func newSentLog(max int, maxAge time.Duration) *sentLog {
 	return &sentLog{max: max, maxAge: maxAge, ids: map[string]*outgoing{}}
 }
 
-// add records that id belongs to o.
-func (l *sentLog) add(id string, o *outgoing) {
+// add records that id, given by route, belongs to o.
+func (l *sentLog) add(route, id string, o *outgoing) {
 	if id == "" || o == nil || o.session == "" {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
-	key := normID(id)
+	key := route + "\x00" + normID(id)
 	if _, dup := l.ids[key]; !dup {
 		l.order = append(l.order, sentID{key, now})
 	}
@@ -161,13 +163,13 @@ func (l *sentLog) len() int {
 	return len(l.ids)
 }
 
-// settle applies a receipt for id. It returns the session and the text to
+// settle applies a receipt route sent for id. It returns the session and the text to
 // record, or ok false when there is nothing (yet) to record: an unknown id,
 // a message already settled, or delivered parts still waiting for others.
-func (l *sentLog) settle(id, stat, errCode string) (session, text string, known, ok bool) {
+func (l *sentLog) settle(route, id, stat, errCode string) (session, text string, known, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	o := l.lookup(id)
+	o := l.lookup(route, id)
 	if o == nil {
 		return "", "", false, false
 	}
@@ -184,21 +186,22 @@ func (l *sentLog) settle(id, stat, errCode string) (session, text string, known,
 	return o.session, receiptText(stat, errCode), true, true
 }
 
-// lookup finds id as given, or written in the other base: SMSCs often
-// answer submit_sm with a hex id and put it in decimal in the receipt, or
-// the other way round. l.mu is held.
-func (l *sentLog) lookup(id string) *outgoing {
+// lookup finds route's id as given, or written in the other base: SMSCs
+// often answer submit_sm with a hex id and put it in decimal in the
+// receipt, or the other way round. l.mu is held.
+func (l *sentLog) lookup(route, id string) *outgoing {
 	key := normID(id)
-	if o := l.ids[key]; o != nil {
+	pre := route + "\x00"
+	if o := l.ids[pre+key]; o != nil {
 		return o
 	}
 	if n, err := strconv.ParseUint(key, 10, 64); err == nil {
-		if o := l.ids[strconv.FormatUint(n, 16)]; o != nil {
+		if o := l.ids[pre+strconv.FormatUint(n, 16)]; o != nil {
 			return o
 		}
 	}
 	if n, err := strconv.ParseUint(key, 16, 64); err == nil {
-		if o := l.ids[strconv.FormatUint(n, 10)]; o != nil {
+		if o := l.ids[pre+strconv.FormatUint(n, 10)]; o != nil {
 			return o
 		}
 	}

@@ -375,7 +375,7 @@ func (l *link) resolve(seq int32, r submitResult) bool {
 		return false
 	}
 	if r.err == nil && r.status == data.ESME_ROK {
-		l.c.sent.add(r.id, p.out)
+		l.c.sent.add(l.cfg.Name, r.id, p.out)
 	}
 	p.done <- r
 	return true

@@ -86,6 +86,7 @@ type timing struct {
 	throttleWait           time.Duration // after ESME_RTHROTTLED, times the attempt
 	concatAge              time.Duration // incoming parts wait this long for the others
 	concatGroups           int
+	concatBytes            int // data of the parts waiting, all groups
 	receipts               int // message ids remembered for receipts
 	receiptAge             time.Duration
 	httpRetryWait          time.Duration // before retrying a provider's 5xx/429 without Retry-After
@@ -104,6 +105,7 @@ func defaultTiming() timing {
 		throttleWait:  time.Second,
 		concatAge:     2 * time.Minute,
 		concatGroups:  1000,
+		concatBytes:   4 << 20,
 		receipts:      100000,
 		receiptAge:    72 * time.Hour,
 		httpRetryWait: time.Second,
@@ -212,7 +214,7 @@ func New(cfg Config) (*Channel, error) {
 		c.http[h.Name] = newProvider(c, h)
 	}
 	c.sent = newSentLog(t.receipts, t.receiptAge)
-	c.concat = newReassembler(t.concatGroups, t.concatAge, c.expired)
+	c.concat = newReassembler(t.concatGroups, t.concatBytes, t.concatAge, c.expired)
 	th, err := thread.New(thread.Config{
 		Handler: cfg.Handler,
 		Send:    c.send,
@@ -563,7 +565,7 @@ func (c *Channel) onSMPPReceipt(route string, in incoming) {
 
 // receipt records a receipt for message id on the session that sent it.
 func (c *Channel) receipt(route, id, stat, errCode string) {
-	session, text, known, ok := c.sent.settle(id, stat, errCode)
+	session, text, known, ok := c.sent.settle(route, id, stat, errCode)
 	switch {
 	case !known:
 		c.log.Info("sms: delivery receipt for a message id this node does not remember", "route", route, "id", id, "stat", stat)

@@ -152,52 +152,73 @@ func TestSentLog(t *testing.T) {
 	l := newSentLog(3, time.Hour)
 	one := &outgoing{session: "s1", parts: 1}
 	two := &outgoing{session: "s2", parts: 2}
-	l.add("000A1", one)
-	l.add("b1", two)
-	l.add("b2", two)
-	if s, text, known, ok := l.settle("a1", "ENROUTE", ""); !known || ok || s != "s1" || text != "" {
+	l.add("r", "000A1", one)
+	l.add("r", "b1", two)
+	l.add("r", "b2", two)
+	if s, text, known, ok := l.settle("r", "a1", "ENROUTE", ""); !known || ok || s != "s1" || text != "" {
 		t.Errorf("intermediate: %q %q %v %v", s, text, known, ok)
 	}
-	if s, text, _, ok := l.settle("A1", "DELIVRD", "000"); !ok || s != "s1" || text != "delivered" {
+	if s, text, _, ok := l.settle("r", "A1", "DELIVRD", "000"); !ok || s != "s1" || text != "delivered" {
 		t.Errorf("leading zeros and case: %q %q %v", s, text, ok)
 	}
-	if _, _, _, ok := l.settle("a1", "DELIVRD", "000"); ok {
+	if _, _, _, ok := l.settle("r", "a1", "DELIVRD", "000"); ok {
 		t.Errorf("a settled message settled twice")
 	}
-	if _, _, _, ok := l.settle("b1", "DELIVRD", ""); ok {
+	if _, _, _, ok := l.settle("r", "b1", "DELIVRD", ""); ok {
 		t.Errorf("one of two parts settled the message")
 	}
-	if s, text, _, ok := l.settle("b2", "DELIVRD", ""); !ok || s != "s2" || text != "delivered" {
+	if s, text, _, ok := l.settle("r", "b2", "DELIVRD", ""); !ok || s != "s2" || text != "delivered" {
 		t.Errorf("two parts: %q %q %v", s, text, ok)
 	}
 	// Bounded by size: the oldest go first.
-	l.add("c1", &outgoing{session: "s3", parts: 1})
+	l.add("r", "c1", &outgoing{session: "s3", parts: 1})
 	if l.len() != 3 {
 		t.Errorf("%d ids kept, want 3", l.len())
 	}
-	if _, _, known, _ := l.settle("a1", "DELIVRD", ""); known {
+	if _, _, known, _ := l.settle("r", "a1", "DELIVRD", ""); known {
 		t.Errorf("the oldest id was not evicted")
 	}
 	// Decimal in the receipt, hex in submit_sm_resp.
-	l.add("1f", &outgoing{session: "s4", parts: 1})
-	if s, text, _, ok := l.settle("31", "UNDELIV", "001"); !ok || s != "s4" || text != "failed: UNDELIV (err 001)" {
+	l.add("r", "1f", &outgoing{session: "s4", parts: 1})
+	if s, text, _, ok := l.settle("r", "31", "UNDELIV", "001"); !ok || s != "s4" || text != "failed: UNDELIV (err 001)" {
 		t.Errorf("decimal for hex: %q %q %v", s, text, ok)
 	}
 	// Bounded by age.
 	old := newSentLog(10, 10*time.Millisecond)
-	old.add("x", one)
+	old.add("r", "x", one)
 	time.Sleep(20 * time.Millisecond)
-	old.add("y", one)
+	old.add("r", "y", one)
 	if old.len() != 1 {
 		t.Errorf("old ids kept: %d", old.len())
 	}
 	// Many adds keep the order slice bounded.
 	big := newSentLog(100, time.Hour)
 	for i := 0; i < 10000; i++ {
-		big.add(string(rune('a'+i%26))+strings.Repeat("x", i%7)+string(rune(i)), one)
+		big.add("r", string(rune('a'+i%26))+strings.Repeat("x", i%7)+string(rune(i)), one)
 	}
 	if big.len() > 100 || len(big.order)-big.head > 100 || len(big.order) > 2200 {
 		t.Errorf("sentLog grew: %d ids, order %d (head %d)", big.len(), len(big.order), big.head)
+	}
+}
+
+// TestSentLogRoutes: a receipt finds its message only on the route that
+// sent it: two SMSCs (or an SMSC and a provider) number their messages
+// independently, and the same id on another route is another message.
+func TestSentLogRoutes(t *testing.T) {
+	l := newSentLog(10, time.Hour)
+	l.add("main", "m000001", &outgoing{session: "alice", parts: 1})
+	l.add("backup", "m000001", &outgoing{session: "bob", parts: 1})
+	if s, _, _, ok := l.settle("backup", "m000001", "DELIVRD", ""); !ok || s != "bob" {
+		t.Errorf("backup's receipt went to %q (ok %v), want bob", s, ok)
+	}
+	if s, _, _, ok := l.settle("main", "m000001", "DELIVRD", ""); !ok || s != "alice" {
+		t.Errorf("main's receipt went to %q (ok %v), want alice", s, ok)
+	}
+	if s, _, known, _ := l.settle("other", "m000001", "DELIVRD", ""); known {
+		t.Errorf("a receipt on a route that sent nothing went to %q", s)
+	}
+	if l.len() != 2 {
+		t.Errorf("%d ids kept, want 2", l.len())
 	}
 }
 
@@ -224,7 +245,7 @@ func TestSignature(t *testing.T) {
 
 func TestConcatReassembly(t *testing.T) {
 	expired := make(chan string, 1)
-	r := newReassembler(2, 50*time.Millisecond, func(k partKey, parts []part, missing int) {
+	r := newReassembler(2, 1<<20, 50*time.Millisecond, func(k partKey, parts []part, missing int) {
 		s, _ := joinParts(parts)
 		expired <- s
 	})
@@ -262,6 +283,50 @@ func TestConcatReassembly(t *testing.T) {
 	}
 	if n := r.close(); n > 1 {
 		t.Errorf("%d groups at close", n)
+	}
+}
+
+// TestConcatReassemblyBoundsBytes: an SMSC sending parts of 64 KiB
+// (message_payload) for groups of 255 that never complete cannot make the
+// waiting parts grow past the byte bound: beyond it a part is delivered on
+// its own.
+func TestConcatReassemblyBoundsBytes(t *testing.T) {
+	const maxBytes = 1 << 20
+	r := newReassembler(1000, maxBytes, time.Hour, func(partKey, []part, int) {})
+	defer r.close()
+	big := make([]byte, 64<<10)
+	full := 0
+	for ref := range 100 {
+		for seq := 1; seq < 255; seq += 16 {
+			k := partKey{route: "main", from: phone, to: ourNum, ref: uint16(ref), total: 255}
+			if _, f := r.add(k, byte(seq), part{coding: 4, data: big}); f {
+				full++
+			}
+		}
+	}
+	if full == 0 {
+		t.Error("no part was refused")
+	}
+	if n := r.held(); n > maxBytes {
+		t.Errorf("%d KiB of parts wait, bound %d KiB", n>>10, maxBytes>>10)
+	}
+	// The same part sent again replaces the first.
+	r2 := newReassembler(10, 100, time.Hour, func(partKey, []part, int) {})
+	defer r2.close()
+	k := partKey{ref: 1, total: 3}
+	for range 10 {
+		if _, f := r2.add(k, 1, part{data: make([]byte, 60)}); f {
+			t.Fatal("a repeated part counted twice")
+		}
+	}
+	if n := r2.held(); n != 60 {
+		t.Errorf("held %d bytes, want 60", n)
+	}
+	// Completed groups give their bytes back.
+	r2.add(k, 2, part{data: make([]byte, 10)})
+	r2.add(k, 3, part{data: make([]byte, 10)})
+	if n := r2.held(); n != 0 {
+		t.Errorf("held %d bytes after the group completed", n)
 	}
 }
 
