@@ -44,10 +44,10 @@ type fileConfig struct {
 
 	XMPP xmppConfig `yaml:"xmpp"`
 	SMS  smsConfig  `yaml:"sms"`
+	SIP  sipConfig  `yaml:"sip"`
 
 	// Channels that later issues configure; accepted so a config file
 	// written for them loads.
-	SIP      yaml.Node `yaml:"sip"`
 	Twitter  yaml.Node `yaml:"twitter"`
 	Mastodon yaml.Node `yaml:"mastodon"`
 	P2P      yaml.Node `yaml:"p2p"`
@@ -64,6 +64,30 @@ type xmppComponent struct {
 	Domain string `yaml:"domain"` // each app bound to <name>@domain answers
 	Server string `yaml:"server"` // host:port of the server's component port
 	Secret string `yaml:"secret"`
+}
+
+// sipConfig is the sip: section.
+type sipConfig struct {
+	Listen     string   `yaml:"listen"`      // UDP and TCP (127.0.0.1:5060)
+	TLSListen  string   `yaml:"tls_listen"`  // with tls_cert / tls_key
+	TLSCert    string   `yaml:"tls_cert"`    // PEM files
+	TLSKey     string   `yaml:"tls_key"`     //
+	WSListen   string   `yaml:"ws_listen"`   // SIP over WebSocket
+	Domain     string   `yaml:"domain"`      // host part of the apps' sip: addresses (localhost)
+	RTPPorts   string   `yaml:"rtp_ports"`   // "20000-30000"
+	TTS        string   `yaml:"tts"`         // flite or espeak-ng
+	RTPTimeout duration `yaml:"rtp_timeout"` // media silence before a call is torn down (30s)
+}
+
+// ports parses rtp_ports ("20000-30000"; empty: the default range).
+func (c sipConfig) ports() (lo, hi int, err error) {
+	if c.RTPPorts == "" {
+		return 20000, 30000, nil
+	}
+	if _, err := fmt.Sscanf(c.RTPPorts, "%d-%d", &lo, &hi); err != nil || lo < 1024 || hi > 65535 || lo > hi {
+		return 0, 0, fmt.Errorf("sip.rtp_ports %q: want a range such as 20000-30000 within 1024-65535", c.RTPPorts)
+	}
+	return lo, hi, nil
 }
 
 // smsConfig is the sms: section: the routes SMS addresses name.
@@ -143,7 +167,16 @@ variable's text is taken as it is, and ${...} in comments is ignored.
         webhook_path: /v1/sms/provider   # inbound webhook mounted here
                                  # (an SMS address names its route: "route": "main")
 
-  sip:, twitter:, mastodon:, p2p:   channels of later releases (see spec/config.md)
+  sip:
+    listen: 127.0.0.1:5060       # UDP and TCP (--sip)
+    tls_listen: ""               # with tls_cert / tls_key (PEM files)
+    ws_listen: ""
+    domain: localhost            # the host part of sip: addresses of apps
+    rtp_ports: 20000-30000
+    tts: flite                   # or espeak-ng
+    rtp_timeout: 30s             # no media for this long ends the call
+
+  twitter:, mastodon:, p2p:      channels of later releases (see spec/config.md)
 `
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -205,6 +238,17 @@ func (c *fileConfig) validate() error {
 			errs = append(errs, fmt.Sprintf("%s: domain %s is configured twice", where, comp.Domain))
 		}
 		domains[strings.ToLower(comp.Domain)] = true
+	}
+	if _, _, err := c.SIP.ports(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	switch c.SIP.TTS {
+	case "", "flite", "espeak-ng":
+	default:
+		errs = append(errs, fmt.Sprintf("sip.tts %q: want flite or espeak-ng", c.SIP.TTS))
+	}
+	if c.SIP.TLSListen != "" && (c.SIP.TLSCert == "" || c.SIP.TLSKey == "") {
+		errs = append(errs, "sip.tls_listen needs sip.tls_cert and sip.tls_key")
 	}
 	routes := map[string]bool{}
 	route := func(where, name string) {

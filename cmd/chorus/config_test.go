@@ -57,6 +57,9 @@ func TestConfigErrors(t *testing.T) {
 		"smpp without addr":             {"sms:\n  smpp:\n    - name: main\n      system_id: x\n", "sms.smpp[0]: addr is required"},
 		"route named twice": {"sms:\n  smpp:\n    - {name: main, addr: '127.0.0.1:2775', system_id: x}\n  http:\n    - {name: main, base_url: 'http://x', account: a, token: t, webhook_path: /v1/sms/main}\n",
 			`route name "main" is used twice`},
+		"sip rtp ports":           {"sip:\n  rtp_ports: 30000-20000\n", "sip.rtp_ports"},
+		"sip tts":                 {"sip:\n  tts: say\n", "sip.tts"},
+		"sip tls without cert":    {"sip:\n  tls_listen: 127.0.0.1:5061\n", "tls_cert"},
 		"webhook path not a path": {"sms:\n  http:\n    - {name: p, base_url: 'http://x', account: a, token: t, webhook_path: 'sms/p'}\n", "webhook_path"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -89,7 +92,7 @@ db: 'x-${TEST_SECRET}-y'
 lua:
   compute_ms: ${TEST_MS}
   http_allow: ["${TEST_SECRET}", "${TEST_HOST}:1"]
-sip:
+twitter:
   password: ${TEST_SECRET}
 `))
 			if err != nil {
@@ -99,9 +102,9 @@ sip:
 				c.Lua.ComputeMS != 750 || len(c.Lua.HTTPAllow) != 2 || c.Lua.HTTPAllow[0] != secret || c.Lua.HTTPAllow[1] != "h.example:1" {
 				t.Fatalf("parsed %+v", c)
 			}
-			var sip struct{ Password string }
-			if err := c.SIP.Decode(&sip); err != nil || sip.Password != secret {
-				t.Fatalf("sip.password = %q, %v", sip.Password, err)
+			var tw struct{ Password string }
+			if err := c.Twitter.Decode(&tw); err != nil || tw.Password != secret {
+				t.Fatalf("twitter.password = %q, %v", tw.Password, err)
 			}
 		})
 	}
@@ -113,7 +116,7 @@ func TestConfigEnvEdges(t *testing.T) {
 	t.Setenv("TEST_KEY", "data")
 	c, err := loadConfig(writeConfig(t, `
 admin_key: ${TEST_EMPTY}
-sip: &base
+p2p: &base
   compute_ms: ${TEST_MS}
 lua:
   <<: *base
@@ -151,9 +154,9 @@ func TestConfigUnknownKeys(t *testing.T) {
 		{"data: x\nweb:\n  turn_timeout: 1s\n", ""},
 		{"\n# comment\n\nweb:\n\n  # more\n  turn_time: 1s\n", `line 7: unknown key "turn_time" in web`},
 		{"limits:\n  app_message: 1/s\n", `"app_message" in limits`},
-		{"sip:\n  anything: [1, 2]\n  deep: {x: y}\n", ""},
-		{"sip: &b {nope: 1}\nlua:\n  <<: *b\n", `"nope" in lua`},
-		{"sip: &b {memory_mb: 1}\nlua:\n  <<: [*b]\n  compute_ms: 3\n", ""},
+		{"p2p:\n  anything: [1, 2]\n  deep: {x: y}\n", ""},
+		{"p2p: &b {nope: 1}\nlua:\n  <<: *b\n", `"nope" in lua`},
+		{"p2p: &b {memory_mb: 1}\nlua:\n  <<: [*b]\n  compute_ms: 3\n", ""},
 		{"lua: &l {memory_mb: 1}\nweb: *l\n", `"memory_mb" in web`},
 		{"lua:\n  http_allow: [a, b]\n", ""},
 		{"Data: x\n", `"Data"`},
