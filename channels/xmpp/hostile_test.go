@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chorus-dev/chorus/channels"
 	"github.com/chorus-dev/chorus/channels/xmpp"
 )
 
@@ -534,5 +535,41 @@ func TestSetAccountsConcurrent(t *testing.T) {
 		cs := f.conns[user]
 		f.mu.Unlock()
 		cs[len(cs)-1].roundTrip(t, "alice@fake/x", user+"@fake/r1", "hi "+user)
+	}
+}
+
+// TestChangedAccountKeepsQueuedReplies: replies queued while an account
+// cannot log in (its password changed on the server) go out once the
+// operator binds it again with the new password: the account that replaces
+// it takes them over.
+func TestChangedAccountKeepsQueuedReplies(t *testing.T) {
+	f := newFakeServer(t, &fakeServer{domain: "fake"})
+	r := start(t, xmpp.Config{Handler: echo, AllowPlaintext: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},
+		xmpp.Account{JID: "bot@fake", Password: "old", Server: f.addr()})
+	waitState(t, r.ch, "bot@fake", "failed", 10*time.Second)
+	ctx := ctxT(t, 10*time.Second)
+	for _, text := range []string{"queued 1", "queued 2"} {
+		m := channels.Message{From: channels.Address{Network: channels.XMPP, ID: "bot@fake"},
+			To: channels.Address{Network: channels.XMPP, ID: "alice@fake"}, Text: text}
+		if err := r.ch.SendMessage(ctx, m); err != nil {
+			t.Fatalf("SendMessage while offline: %v", err)
+		}
+	}
+	r.ch.SetAccounts([]xmpp.Account{{JID: "bot@fake", Password: "pw", Server: f.addr()}})
+	c := f.login(t, "bot", 1)
+	var got []string
+	deadline := time.After(10 * time.Second)
+	for len(got) < 2 {
+		select {
+		case st := <-c.in:
+			if st.XMLName.Local == "message" {
+				got = append(got, st.Body)
+			}
+		case <-deadline:
+			t.Fatalf("after the new password, the queued replies that came: %q", got)
+		}
+	}
+	if got[0] != "queued 1" || got[1] != "queued 2" {
+		t.Errorf("queued replies came as %q", got)
 	}
 }

@@ -255,9 +255,18 @@ func (c *Channel) SetAccounts(accts []Account) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old := map[string]*account{}
+	queued := map[string][]pending{}
 	for jid, a := range c.accounts {
-		if ac, ok := want[jid]; ok && ac == a.acct {
+		ac, ok := want[jid]
+		if ok && ac == a.acct {
 			continue
+		}
+		if ok {
+			// Changed (password, server): the replacement sends what
+			// waits for this JID.
+			a.mu.Lock()
+			queued[jid], a.queue = a.queue, nil
+			a.mu.Unlock()
 		}
 		c.retireLocked(a)
 		delete(c.accounts, jid)
@@ -268,7 +277,7 @@ func (c *Channel) SetAccounts(accts []Account) {
 			continue
 		}
 		a := &account{ch: c, jid: jid, acct: ac, log: c.log.With("jid", jid), done: make(chan struct{}),
-			link: linkState{state: "connecting"}, prev: old[jid]}
+			link: linkState{state: "connecting"}, prev: old[jid], queue: queued[jid]}
 		c.accounts[jid] = a
 		if c.runCtx != nil && !c.closed {
 			c.startLocked(a)
