@@ -547,6 +547,32 @@ func wireAddr(number string) pdu.Address {
 	return a
 }
 
+// e164 reads an SMPP address as an E.164 number. TON international and
+// unknown carry the digits of one (an "00" international prefix is taken
+// off under unknown). Numbers in national or another form cannot be turned
+// into E.164 without knowing the operator's country: a sender's would get
+// replies sent to a wrong number, so strict refuses them; for our own
+// numbers (the destination) they are kept as written, and match a bound
+// number or not.
+func e164(a pdu.Address, strict bool) (string, error) {
+	s := strings.TrimSpace(a.Address())
+	switch ton := a.Ton(); ton {
+	case data.GSM_TON_INTERNATIONAL, data.GSM_TON_UNKNOWN:
+		s = strings.TrimPrefix(s, "+")
+		if ton == data.GSM_TON_UNKNOWN && strings.HasPrefix(s, "00") {
+			s = s[2:]
+		}
+		if strict && strings.HasPrefix(s, "0") {
+			return "", fmt.Errorf("%q (TON %d) is a national number, not E.164: have the SMSC send international numbers (TON 1)", a.Address(), ton)
+		}
+	default:
+		if strict {
+			return "", fmt.Errorf("%q has TON %d (not international): have the SMSC send international numbers (TON 1)", a.Address(), ton)
+		}
+	}
+	return channels.Normalize(channels.SMS, s)
+}
+
 // incoming is a deliver_sm or data_sm, reduced to what the channel reads.
 type incoming struct {
 	src, dst    string
@@ -557,10 +583,14 @@ type incoming struct {
 	udh         pdu.UDH
 	tlv         map[pdu.Tag]pdu.Field
 	kind        string
+	// srcErr and dstErr say why src or dst (then as written) is not an
+	// E.164 number.
+	srcErr, dstErr error
 }
 
 func (l *link) onDeliver(p *pdu.DeliverSM) data.CommandStatusType {
-	in := incoming{kind: "deliver_sm", src: p.SourceAddr.Address(), dst: p.DestAddr.Address(), esm: p.EsmClass, udh: p.Message.UDH(), tlv: p.OptionalParameters}
+	in := incoming{kind: "deliver_sm", esm: p.EsmClass, udh: p.Message.UDH(), tlv: p.OptionalParameters}
+	in.setAddrs(p.SourceAddr, p.DestAddr)
 	in.data, _ = p.Message.GetMessageData()
 	if enc := p.Message.Encoding(); enc != nil {
 		in.coding, in.codingKnown = enc.DataCoding(), true
@@ -576,12 +606,25 @@ func (l *link) onDeliver(p *pdu.DeliverSM) data.CommandStatusType {
 }
 
 func (l *link) onDataSM(p *pdu.DataSM) data.CommandStatusType {
-	in := incoming{kind: "data_sm", src: p.SourceAddr.Address(), dst: p.DestAddr.Address(), esm: p.EsmClass, coding: p.DataCoding, codingKnown: true, tlv: p.OptionalParameters}
+	in := incoming{kind: "data_sm", esm: p.EsmClass, coding: p.DataCoding, codingKnown: true, tlv: p.OptionalParameters}
+	in.setAddrs(p.SourceAddr, p.DestAddr)
 	if f, ok := p.OptionalParameters[pdu.TagMessagePayload]; ok {
 		in.data = f.Data
 	}
 	in.splitUDH()
 	return l.c.onIncoming(l, in)
+}
+
+// setAddrs reads the source and destination as E.164 (see e164).
+func (in *incoming) setAddrs(src, dst pdu.Address) {
+	in.src, in.srcErr = e164(src, true)
+	if in.srcErr != nil {
+		in.src = src.Address()
+	}
+	in.dst, in.dstErr = e164(dst, false)
+	if in.dstErr != nil {
+		in.dst = dst.Address()
+	}
 }
 
 // splitUDH takes the UDH off a payload that carries one (message_payload

@@ -487,13 +487,12 @@ func (c *Channel) onIncoming(l *link, in incoming) data.CommandStatusType {
 		l.log.Info("sms: ignored an SME acknowledgement", "esm_class", in.esm)
 		return data.ESME_ROK
 	}
-	from, err := channels.Normalize(channels.SMS, in.src)
-	if err != nil {
-		l.log.Warn("sms: "+in.kind+" from a source that is not a phone number; acknowledged and dropped", "source_addr", in.src, "err", err)
+	from, to := in.src, in.dst
+	if err := in.srcErr; err != nil {
+		l.log.Warn("sms: "+in.kind+" from a source that is not an E.164 phone number; acknowledged and dropped", "source_addr", in.src, "err", err)
 		return data.ESME_ROK
 	}
-	to, err := channels.Normalize(channels.SMS, in.dst)
-	if err != nil {
+	if err := in.dstErr; err != nil {
 		l.log.Warn("sms: "+in.kind+" to a destination that is not a phone number; acknowledged and dropped", "destination_addr", in.dst, "err", err)
 		return data.ESME_ROK
 	}

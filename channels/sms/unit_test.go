@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/linxGnu/gosmpp/pdu"
+
 	"github.com/chorus-dev/chorus/channels"
 	"github.com/chorus-dev/chorus/channels/sms/smstest"
 )
@@ -219,6 +221,40 @@ func TestSentLogRoutes(t *testing.T) {
 	}
 	if l.len() != 2 {
 		t.Errorf("%d ids kept, want 2", l.len())
+	}
+}
+
+// TestE164FromSMPP: SMPP addresses become E.164 by their TON; a sender in
+// national form is refused rather than answered at a wrong number.
+func TestE164FromSMPP(t *testing.T) {
+	for _, tc := range []struct {
+		ton       byte
+		addr      string
+		strict    bool
+		want, err string
+	}{
+		{1, "15551234567", true, "+15551234567", ""},
+		{1, "+15551234567", true, "+15551234567", ""},
+		{0, "15551234567", true, "+15551234567", ""},
+		{0, "004479111234567", true, "+4479111234567", ""},
+		{0, "07911123456", true, "", "national number"},
+		{2, "7911123456", true, "", "TON 2"},
+		{5, "BANK", true, "", "TON 5"},
+		{1, "0791112345", true, "", "national number"},
+		{0, "004479111234567", false, "+4479111234567", ""},
+		{3, "32801", false, "+32801", ""}, // our short code, as bound
+	} {
+		a := pdu.NewAddressWithTonNpi(tc.ton, 1)
+		if err := a.SetAddress(tc.addr); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e164(a, tc.strict)
+		switch {
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("e164(TON %d %q) = %q, %v; want %q", tc.ton, tc.addr, got, err, tc.want)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("e164(TON %d %q) = %q, %v; want an error with %q", tc.ton, tc.addr, got, err, tc.err)
+		}
 	}
 }
 
