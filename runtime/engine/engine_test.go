@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -598,5 +599,39 @@ func TestNoteReceipts(t *testing.T) {
 	}
 	if h.eng.Note(ctx, "no-such-session", "in", "receipt", "x") {
 		t.Fatal("Note found a session that never was")
+	}
+}
+
+// TestNoteWhileEnding: receipts arriving while a session ends never undo
+// its end (state, reason) nor get lost.
+func TestNoteWhileEnding(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	ctx := context.Background()
+	h.script("quick", `log("done")`)
+	for i := 0; i < 40; i++ {
+		id, err := h.eng.Launch(ctx, h.acct.ID, "quick", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		notes := 0
+		for {
+			_, live := h.eng.Live(id)
+			if h.eng.Note(ctx, id, "in", "receipt", fmt.Sprint("r", notes)) {
+				notes++
+			}
+			if !live {
+				break
+			}
+		}
+		s := h.session(id)
+		got := 0
+		for _, e := range s.Transcript {
+			if e.Kind == "receipt" {
+				got++
+			}
+		}
+		if s.State != "ended" || s.EndReason != "completed" || got != notes {
+			t.Fatalf("session %d: state %q, reason %q, %d of %d receipts", i, s.State, s.EndReason, got, notes)
+		}
 	}
 }

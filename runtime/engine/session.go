@@ -31,6 +31,10 @@ type live struct {
 func (l *live) snapshot() store.Session {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.snapshotLocked()
+}
+
+func (l *live) snapshotLocked() store.Session {
 	s := l.rec
 	s.Transcript = append([]store.TranscriptEntry(nil), l.rec.Transcript...)
 	if s.State != "ended" {
@@ -123,15 +127,18 @@ func (e *Engine) run(conv channels.Conversation, rt route, params map[string]any
 		reason, detail = e.execute(conv, rt, params, l)
 	}()
 
-	e.liveMu.Lock()
-	delete(e.live, id)
-	e.liveMu.Unlock()
+	// The final save is queued before the session leaves e.live, under
+	// l.mu: a Note that still finds it live appends after it (and saves
+	// again), one that does not reads it back from the store.
 	l.mu.Lock()
 	l.rec.State = "ended"
 	l.rec.EndedAt = time.Now().UTC()
 	l.rec.EndReason = reason
+	e.cfg.Store.SaveSession(l.snapshotLocked())
 	l.mu.Unlock()
-	e.cfg.Store.SaveSession(l.snapshot())
+	e.liveMu.Lock()
+	delete(e.live, id)
+	e.liveMu.Unlock()
 	e.log.Debug("session ended", "app", rt.AppName, "session", id, "reason", reason, "detail", detail)
 }
 
@@ -290,24 +297,23 @@ func (e *Engine) hangupCall(conv channels.Conversation) {
 // receipt (kind "receipt") that arrives while the session runs or after it
 // ended. It reports whether the session was found.
 func (e *Engine) Note(ctx context.Context, id, dir, kind, text string) bool {
+	// One note at a time: two receipts never overwrite each other.
+	e.noteMu.Lock()
+	defer e.noteMu.Unlock()
 	e.liveMu.Lock()
 	l := e.live[id]
 	e.liveMu.Unlock()
 	if l != nil {
 		l.mu.Lock()
-		ended := l.rec.State == "ended"
-		if !ended {
-			l.rec.Transcript = appendEntry(l.rec.Transcript, dir, kind, text)
+		defer l.mu.Unlock()
+		l.rec.Transcript = appendEntry(l.rec.Transcript, dir, kind, text)
+		if l.rec.State == "ended" { // its final save is queued: queue another
+			e.cfg.Store.SaveSession(l.snapshotLocked())
 		}
-		l.mu.Unlock()
-		if !ended {
-			return true
-		}
+		return true
 	}
-	// Ended: its final save is queued or done; reads flush the queue first.
-	// One note at a time, so two receipts never overwrite each other.
-	e.noteMu.Lock()
-	defer e.noteMu.Unlock()
+	// Gone from e.live: its final save was queued first, and reads flush
+	// the queue.
 	s, err := e.cfg.Store.Session(ctx, id)
 	if err != nil {
 		return false
