@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,6 +99,15 @@ func (a addresses) create(w http.ResponseWriter, r *http.Request) {
 		}
 		creds = req.Credentials
 	}
+	if creds == nil {
+		// Bound to this app already: binding again without credentials
+		// keeps the ones it has.
+		if cur, err := a.s.cfg.Store.Address(r.Context(), string(n), addr); err == nil && cur.AppID == app.ID && len(cur.Credentials) > 0 {
+			if json.Unmarshal(cur.Credentials, &obj) == nil {
+				creds = cur.Credentials
+			}
+		}
+	}
 	if err := checkExtras(n, req.Route, obj); err != nil {
 		fail(w, http.StatusBadRequest, "bad_address", err.Error())
 		return
@@ -113,7 +123,30 @@ func (a addresses) create(w http.ResponseWriter, r *http.Request) {
 	})
 	if isConflict(err) {
 		if cur, lerr := a.s.cfg.Store.Address(r.Context(), string(n), addr); lerr == nil && cur.AppID == app.ID {
-			writeJSON(w, http.StatusOK, a.toJSON(cur)) // already bound to this app: nothing to do
+			if cur.Route == req.Route && (creds == nil || sameJSON(cur.Credentials, creds)) {
+				writeJSON(w, http.StatusOK, a.toJSON(cur)) // already bound so: nothing to do
+				return
+			}
+			// Bound to this app with other credentials or another route
+			// (a changed password, a number moved to another SMSC): take
+			// the new ones.
+			if creds == nil {
+				creds = cur.Credentials
+			}
+			if err := a.s.cfg.Store.DeleteAddress(r.Context(), string(n), addr); err != nil {
+				a.s.internal(w, "rebind address", err)
+				return
+			}
+			rec, err = a.s.cfg.Store.AddAddress(r.Context(), store.AddressRecord{
+				Network: string(n), Address: addr, AccountID: acct.ID, AppID: app.ID, AppName: app.Name, Route: req.Route, Credentials: creds,
+			})
+			if err != nil {
+				a.s.internal(w, "rebind address", err)
+				return
+			}
+			rec.AppName = app.Name
+			a.s.changed(true)
+			writeJSON(w, http.StatusOK, a.toJSON(rec))
 			return
 		}
 		fail(w, http.StatusConflict, "taken", string(n)+" address "+addr+" is already bound to another app")
@@ -244,4 +277,13 @@ func checkExtras(n channels.Network, route string, creds map[string]any) error {
 		want = append(want, "{"+strings.Join(set, ", ")+"}")
 	}
 	return fmt.Errorf("%s credentials need %s", n, strings.Join(want, " or "))
+}
+
+// sameJSON reports whether two JSON documents hold the same value.
+func sameJSON(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
 }

@@ -224,4 +224,7 @@ var (
 	ErrIdle = errors.New("conversation idle for too long")
 	// ErrShutdown ends conversations when the server stops.
 	ErrShutdown = errors.New("server shutting down")
+	// ErrReleased ends the conversations of an address released from its
+	// app (or rebound to another): they must not go on in the old app.
+	ErrReleased = errors.New("the address was released from its app")
 )

@@ -189,6 +189,23 @@ func (t *Threads) Open(local, remote channels.Address, id string) (*Conv, error)
 	return c, nil
 }
 
+// EndLocal ends every live conversation on our address local with cause
+// (an address released from its app) and returns how many there were.
+func (t *Threads) EndLocal(local channels.Address, cause error) int {
+	t.mu.Lock()
+	var ends []*Conv
+	for k, c := range t.live {
+		if k.local == local {
+			ends = append(ends, c)
+		}
+	}
+	t.mu.Unlock()
+	for _, c := range ends {
+		c.End(cause)
+	}
+	return len(ends)
+}
+
 // Lookup returns the live conversation between local and remote, or nil.
 func (t *Threads) Lookup(local, remote channels.Address) *Conv {
 	t.mu.Lock()

@@ -246,3 +246,38 @@ func quickShutdown(th *Threads) {
 	defer cancel()
 	_ = th.Shutdown(ctx)
 }
+
+func TestEndLocal(t *testing.T) {
+	ended := make(chan error, 4)
+	h := channels.HandlerFunc(func(c channels.Conversation) {
+		_, _ = c.Receive(context.Background(), 0)
+		ended <- context.Cause(c.Context())
+	})
+	th, _ := New(Config{Handler: h, Send: (&sink{}).send, NewID: newID})
+	defer quickShutdown(th)
+	other := msg("c", "hello")
+	other.To.ID = "+1666"
+	for _, m := range []channels.Message{msg("a", "hi"), msg("b", "hi"), other} {
+		if _, _, err := th.Deliver(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := th.EndLocal(channels.Address{Network: channels.SMS, ID: "+1555"}, channels.ErrReleased); n != 2 {
+		t.Fatalf("EndLocal ended %d conversations, want 2", n)
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case err := <-ended:
+			if !errors.Is(err, channels.ErrReleased) {
+				t.Fatalf("cause %v", err)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("a conversation of the released address goes on")
+		}
+	}
+	select {
+	case err := <-ended:
+		t.Fatalf("the other address's conversation ended too: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+}

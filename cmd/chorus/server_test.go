@@ -220,7 +220,8 @@ func TestAPIAccountsIsolationAndRoles(t *testing.T) {
 	// An SMS route for the numbers bound below (never reached: nothing is
 	// sent), and XMPP accounts that cannot log in (their state says why).
 	fc := &fileConfig{}
-	fc.SMS.HTTP = []httpRoute{{Name: "main", BaseURL: "http://127.0.0.1:9", Account: "AC1", Token: "t", WebhookPath: "/v1/sms/main"}}
+	fc.SMS.HTTP = []httpRoute{{Name: "main", BaseURL: "http://127.0.0.1:9", Account: "AC1", Token: "t", WebhookPath: "/v1/sms/main"},
+		{Name: "alt", BaseURL: "http://127.0.0.1:9", Account: "AC1", Token: "t", WebhookPath: "/v1/sms/alt"}}
 	ts := startTestServer(t, fc)
 	alice := ts.account("alice", "developer")
 	bob := ts.account("bob", "developer")
@@ -270,6 +271,20 @@ func TestAPIAccountsIsolationAndRoles(t *testing.T) {
 	expect(t, "xmpp with credentials", r, 201)
 	if strings.Contains(string(r.Body), "hunter2") || r.field(t, "credentials") != "set" {
 		t.Fatalf("credentials shown: %s", r.Body)
+	}
+	// Binding again with a new password or route takes them (200).
+	expect(t, "new xmpp password", ts.json("POST", "/v1/addresses", bob, map[string]any{"network": "xmpp", "address": "bot@example.org", "app": "mine", "credentials": map[string]string{"password": "correct-horse"}}), 200)
+	if rec, err := ts.s.st.Address(context.Background(), "xmpp", "bot@example.org"); err != nil || !strings.Contains(string(rec.Credentials), "correct-horse") {
+		t.Fatalf("the new password was not stored: %v", err)
+	}
+	expect(t, "same binding again", ts.json("POST", "/v1/addresses", bob, map[string]any{"network": "xmpp", "address": "bot@example.org", "app": "mine"}), 200)
+	if rec, _ := ts.s.st.Address(context.Background(), "xmpp", "bot@example.org"); !strings.Contains(string(rec.Credentials), "correct-horse") {
+		t.Fatal("binding again without credentials dropped them")
+	}
+	r = ts.json("POST", "/v1/addresses", op, map[string]any{"network": "sms", "address": "+14075550100", "app": "ivr", "route": "alt"})
+	expect(t, "number moved to another route", r, 200)
+	if r.field(t, "route") != "alt" {
+		t.Fatalf("route not changed: %s", r.Body)
 	}
 	var addrs []map[string]any
 	ts.do("GET", "/v1/addresses", bob, "", nil).json(t, &addrs)

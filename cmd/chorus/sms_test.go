@@ -204,3 +204,25 @@ func waitFor(t *testing.T, within time.Duration, what string, ok func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestReleasedAddressEndsItsConversations: a conversation waiting on an
+// address ends when the address is released, and the next message reaches
+// the app the address is bound to now.
+func TestReleasedAddressEndsItsConversations(t *testing.T) {
+	ts := startTestServer(t, nil)
+	sid, replies, state := ts.turn("weather", "ann", "hi")
+	if state != "waiting" || len(replies) == 0 {
+		t.Fatalf("weather: %v %s", replies, state)
+	}
+	expect(t, "release", ts.do(http.MethodDelete, "/v1/addresses/web/weather", ts.admin, "", nil), 204)
+	waitFor(t, 5*time.Second, "the weather session to end", func() bool {
+		var s map[string]any
+		ts.do(http.MethodGet, "/v1/sessions/"+sid, ts.admin, "", nil).json(t, &s)
+		return s["state"] == "ended" && s["end_reason"] == "ended_by_api"
+	})
+	expect(t, "bind the address to echo", ts.json(http.MethodPost, "/v1/addresses", ts.admin, map[string]string{"network": "web", "address": "weather", "app": "echo"}), 201)
+	_, replies, _ = ts.turn("weather", "ann", "32801")
+	if len(replies) == 0 || replies[0] != "You said: 32801" {
+		t.Fatalf("after rebinding: %q", replies)
+	}
+}

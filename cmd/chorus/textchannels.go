@@ -11,6 +11,7 @@ import (
 
 	"github.com/chorus-dev/chorus/channels"
 	"github.com/chorus-dev/chorus/channels/sms"
+	"github.com/chorus-dev/chorus/channels/thread"
 	"github.com/chorus-dev/chorus/channels/xmpp"
 	"github.com/chorus-dev/chorus/runtime/engine"
 	"github.com/chorus-dev/chorus/store"
@@ -94,6 +95,19 @@ func (s *server) checkAddress(fc *fileConfig) func(network, address, route strin
 	}
 }
 
+// threads are the text conversations of a network's channel (nil: none).
+func (s *server) threads(n channels.Network) *thread.Threads {
+	switch n {
+	case channels.Web:
+		return s.web.Threads()
+	case channels.XMPP:
+		return s.xmpp.Threads()
+	case channels.SMS:
+		return s.sms.Threads()
+	}
+	return nil
+}
+
 // addressState is the live state of an address for GET /v1/addresses.
 func (s *server) addressState(network, address string) (string, string, time.Time) {
 	switch channels.Network(network) {
@@ -110,9 +124,10 @@ func (s *server) addressState(network, address string) (string, string, time.Tim
 // addressSync hands the XMPP accounts and SMS numbers bound in the store to
 // their channels, at start and after every change through the API.
 type addressSync struct {
-	mu  sync.Mutex
-	s   *server
-	err error // the last failure, logged once
+	mu   sync.Mutex
+	s    *server
+	err  error                      // the last failure, logged once
+	prev map[channels.Address]int64 // address -> app at the last sync
 }
 
 func (a *addressSync) sync(ctx context.Context) {
@@ -127,6 +142,23 @@ func (a *addressSync) sync(ctx context.Context) {
 		return
 	}
 	a.err = nil
+	cur := make(map[channels.Address]int64, len(recs))
+	for _, r := range recs {
+		cur[channels.Address{Network: channels.Network(r.Network), ID: r.Address}] = r.AppID
+	}
+	// Conversations on an address that was released (or now belongs to
+	// another app) end: the old app must not go on answering there.
+	for addr, app := range a.prev {
+		if cur[addr] == app {
+			continue
+		}
+		if th := a.s.threads(addr.Network); th != nil {
+			if n := th.EndLocal(addr, channels.ErrReleased); n > 0 {
+				a.s.log.Info("address released: its live conversations ended", "address", addr.String(), "conversations", n)
+			}
+		}
+	}
+	a.prev = cur
 	var accts []xmpp.Account
 	var numbers []sms.Number
 	for _, r := range recs {

@@ -242,7 +242,7 @@ func (e *Engine) endReason(conv channels.Conversation, l *live, s *sandbox.Sessi
 		return "limit", lim.Error()
 	case errors.Is(runErr, verbs.ErrRejectVerb):
 		return "rejected", ""
-	case either(ErrEndedByAPI):
+	case either(ErrEndedByAPI), either(channels.ErrReleased):
 		e.hangupCall(conv)
 		return "ended_by_api", ""
 	case either(channels.ErrShutdown):
