@@ -1,0 +1,67 @@
+// Package sip is the SIP channel: apps answer phone calls (INVITE, with
+// RTP media) and SIP text messages (MESSAGE, RFC 3428) at addresses of
+// network "sip", sip:app@Domain.
+//
+// It is built on github.com/emiago/sipgo (transport, transactions,
+// dialogs); the media (SDP offer/answer, G.711 RTP paced every 20 ms,
+// RFC 4733 and SIP INFO DTMF) is the channel's own code on pion/rtp and
+// zaf/g711.
+//
+//	ch, err := sip.New(sip.Config{
+//		Handler: engine,                // a channels.Handler
+//		NewID:   ids.New,
+//		Listen:  "0.0.0.0:5060",        // UDP and TCP; port 0 picks a free one (see Addr)
+//		Domain:  "chorus.example.org",  // apps are sip:<app>@chorus.example.org
+//		TTS:     synth,                 // *tts.Synth: what Play speaks
+//		Resolve: func(ctx context.Context, a channels.Address) (bool, error) { ... },
+//		SaveRecording: store.SaveRecording,
+//	})
+//	go ch.Serve(ctx)
+//	defer ch.Shutdown(shutdownCtx)
+//
+// # Addresses
+//
+// A request reaches an app when its Request-URI user part is the app's
+// and its host is Domain or one of our listen addresses; the app address
+// is channels.Normalize(SIP, "sip:user@Domain") (numeric users become E.164
+// numbers: sip:+14075551111@Domain). Resolve says whether an app is bound
+// there: OPTIONS then gets 200 and INVITE/MESSAGE go to the handler;
+// otherwise 404.
+//
+// # Calls
+//
+// An INVITE with an SDP offer (PCMU or PCMA, telephone-event when offered)
+// becomes a channels.Call handed to the Handler before it is answered: the
+// first Play/Collect (or Answer) answers it. Info carries the From URI's
+// address and display name, the Request-URI and every SIP header.
+//
+//   - Play speaks text through the tts.Synth (or plays an http(s) WAV URL),
+//     streamed as 20 ms RTP packets; with BargeIn a key stops it and is kept
+//     for the next Collect.
+//   - Collect gathers keys from RFC 4733 events (a tolerant reader: events
+//     are told apart by their RTP timestamp, so a first packet of duration 0
+//     or an event seen only by its end packets still counts once) and from
+//     SIP INFO (application/dtmf-relay, application/dtmf).
+//   - Reject (486/603), Redirect (302 with Contact), Hangup (BYE).
+//   - CANCEL before the answer: 487 and the call's context ends; a BYE from
+//     the far end ends it at once; a re-INVITE (hold/resume) is answered
+//     without dropping the call; no RTP for RTPTimeout tears it down.
+//   - When the handler returns the channel sends BYE (or 480 if it never
+//     answered). A handler panic is recovered: the caller hears a short
+//     apology and BYE.
+//
+// Dial places an outbound call (call() in a script) and returns it
+// answered; the caller closes it.
+//
+// # Text
+//
+// MESSAGE requests (text/plain) go through channels/thread: one
+// conversation per (app, sender), Info.Voice false, and what the app sends
+// goes back as MESSAGE to where the sender's request came from.
+// SendMessage sends one outside any conversation.
+//
+// # Tests
+//
+// Package siptest runs sipp scenarios (testdata/*.xml) against a channel:
+// see its documentation.
+package sip

@@ -1,0 +1,331 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/zaf/g711"
+)
+
+// Media framing: 20 ms of 8 kHz audio.
+const (
+	frameDur     = 20 * time.Millisecond
+	frameSamples = 160
+	frameBytes   = frameSamples * 2 // s16le PCM
+)
+
+// media is the RTP side of one call: one UDP socket, a sender that emits a
+// packet every 20 ms (the current playback, or silence) and a reader that
+// turns telephone-events into digits, feeds a recorder and watches for the
+// far end going quiet.
+type media struct {
+	conn  *net.UDPConn
+	local netip.AddrPort
+	log   *slog.Logger
+
+	onDigit   func(rune)
+	onTimeout func()
+	timeout   time.Duration
+
+	mu      sync.Mutex
+	remote  netip.AddrPort
+	pt      int
+	dtmfPT  int
+	sending bool // our direction allows sending
+	hearing bool // the far end is expected to send
+	cur     *playback
+	rec     func(pcm []byte)
+	marker  bool
+
+	ssrc uint32
+	seq  uint16
+	ts   uint32
+
+	lastRecv atomic.Int64 // unix nanos
+	stats    sendStats
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+// sendStats are counters of the sender, for tests and benchmarks.
+type sendStats struct {
+	packets atomic.Int64
+	late    atomic.Int64 // sent more than 5 ms after their slot
+}
+
+// playback is PCM being streamed; done closes when it ran out or stopped.
+type playback struct {
+	pcm  []byte
+	pos  int
+	done chan struct{}
+}
+
+// listenRTP opens a UDP socket for RTP on ip, in ports when set.
+func listenRTP(ip netip.Addr, ports [2]int) (*net.UDPConn, error) {
+	if ports[0] <= 0 || ports[1] < ports[0] {
+		return net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+	}
+	lo, hi := ports[0], ports[1]
+	n := hi - lo + 1
+	start := rand.IntN(n)
+	var last error
+	for i := 0; i < n && i < 64; i++ {
+		p := lo + (start+i)%n
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(p))))
+		if err == nil {
+			return c, nil
+		}
+		last = err
+	}
+	return nil, errors.Join(errors.New("no free RTP port in the configured range (widen sip.rtpPorts)"), last)
+}
+
+func newMedia(conn *net.UDPConn, log *slog.Logger) *media {
+	return &media{
+		conn:   conn,
+		local:  conn.LocalAddr().(*net.UDPAddr).AddrPort(),
+		log:    log,
+		ssrc:   rand.Uint32(),
+		seq:    uint16(rand.Uint32()),
+		ts:     rand.Uint32(),
+		stop:   make(chan struct{}),
+		dtmfPT: -1,
+		marker: true,
+	}
+}
+
+// setRemote applies a negotiated SDP (offer or answer) of the far end.
+func (m *media) setRemote(remote sdpInfo, pt int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	wasSending := m.sending
+	m.remote = remote.addr
+	m.pt = pt
+	m.dtmfPT = remote.dtmfPT
+	// The far end's direction is from its point of view.
+	m.sending = remote.addr.Port() != 0 && !remote.addr.Addr().IsUnspecified() &&
+		(remote.direction == "sendrecv" || remote.direction == "recvonly")
+	m.hearing = remote.addr.Port() != 0 && (remote.direction == "sendrecv" || remote.direction == "sendonly")
+	if m.sending && !wasSending {
+		m.marker = true
+	}
+	m.lastRecv.Store(time.Now().UnixNano())
+}
+
+// start runs the sender and the reader.
+func (m *media) start() {
+	m.lastRecv.Store(time.Now().UnixNano())
+	m.wg.Add(2)
+	go m.sendLoop()
+	go m.readLoop()
+}
+
+// close stops both loops, closes the socket and ends any playback.
+func (m *media) close() {
+	m.stopOnce.Do(func() {
+		close(m.stop)
+		m.conn.Close()
+	})
+	m.wg.Wait()
+	m.mu.Lock()
+	if m.cur != nil {
+		close(m.cur.done)
+		m.cur = nil
+	}
+	m.mu.Unlock()
+}
+
+// play streams pcm (8 kHz s16le) and returns once it was sent, ctx is done,
+// interrupt fires, or the media closed. It reports whether it played to the end.
+func (m *media) play(ctx context.Context, pcm []byte, interrupt <-chan struct{}) (bool, error) {
+	p := &playback{pcm: pcm, done: make(chan struct{})}
+	m.mu.Lock()
+	if m.cur != nil {
+		close(m.cur.done)
+	}
+	m.cur = p
+	m.mu.Unlock()
+	stopIt := func() {
+		m.mu.Lock()
+		if m.cur == p {
+			m.cur = nil
+			close(p.done)
+		}
+		m.mu.Unlock()
+	}
+	select {
+	case <-p.done:
+		select {
+		case <-m.stop:
+			return false, errMediaClosed
+		default:
+		}
+		return true, nil
+	case <-ctx.Done():
+		stopIt()
+		return false, ctx.Err()
+	case <-interrupt:
+		stopIt()
+		return false, nil
+	case <-m.stop:
+		stopIt()
+		return false, errMediaClosed
+	}
+}
+
+var errMediaClosed = errors.New("sip: the call's media ended")
+
+// setRecorder makes the reader hand decoded inbound audio to f (nil stops).
+func (m *media) setRecorder(f func(pcm []byte)) {
+	m.mu.Lock()
+	m.rec = f
+	m.mu.Unlock()
+}
+
+func (m *media) sendLoop() {
+	defer m.wg.Done()
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SSRC: m.ssrc}}
+	pcm := make([]byte, frameBytes)
+	buf := make([]byte, 12+frameSamples+16)
+	timer := time.NewTimer(frameDur)
+	defer timer.Stop()
+	start := time.Now()
+	for n := int64(1); ; n++ {
+		slot := start.Add(time.Duration(n) * frameDur)
+		d := time.Until(slot)
+		if d < -10*frameDur { // far behind (machine stalled): start a new schedule
+			skipped := int64(-d / frameDur)
+			m.mu.Lock()
+			m.ts += uint32(skipped * frameSamples)
+			m.mu.Unlock()
+			start = time.Now()
+			n = 0
+			continue
+		}
+		if d > 0 {
+			timer.Reset(d)
+			select {
+			case <-m.stop:
+				return
+			case <-timer.C:
+			}
+		} else {
+			select {
+			case <-m.stop:
+				return
+			default:
+			}
+		}
+		if time.Since(slot) > 5*time.Millisecond {
+			m.stats.late.Add(1)
+		}
+		m.sendFrame(pkt, pcm, buf)
+	}
+}
+
+// sendFrame sends the next 20 ms: playback or silence.
+func (m *media) sendFrame(pkt *rtp.Packet, pcm, buf []byte) {
+	m.mu.Lock()
+	clear(pcm)
+	if p := m.cur; p != nil {
+		k := copy(pcm, p.pcm[p.pos:])
+		p.pos += k
+		if p.pos >= len(p.pcm) {
+			m.cur = nil
+			close(p.done)
+		}
+	}
+	ts := m.ts
+	m.ts += frameSamples
+	if !m.sending || !m.remote.IsValid() {
+		m.mu.Unlock()
+		return
+	}
+	m.seq++
+	pkt.SequenceNumber = m.seq
+	pkt.Timestamp = ts
+	pkt.Marker = m.marker
+	m.marker = false
+	pkt.PayloadType = uint8(m.pt)
+	remote := m.remote
+	pt := m.pt
+	m.mu.Unlock()
+	if pt == ptPCMA {
+		pkt.Payload = g711.EncodeAlaw(pcm)
+	} else {
+		pkt.Payload = g711.EncodeUlaw(pcm)
+	}
+	n, err := pkt.MarshalTo(buf)
+	if err != nil {
+		return
+	}
+	if _, err := m.conn.WriteToUDPAddrPort(buf[:n], remote); err == nil {
+		m.stats.packets.Add(1)
+	}
+}
+
+func (m *media) readLoop() {
+	defer m.wg.Done()
+	buf := make([]byte, 1500)
+	var dec dtmfDecoder
+	var pkt rtp.Packet
+	timedOut := false
+	for {
+		m.conn.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+		n, _, err := m.conn.ReadFromUDPAddrPort(buf)
+		select {
+		case <-m.stop:
+			return
+		default:
+		}
+		now := time.Now()
+		if err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				return
+			}
+			m.mu.Lock()
+			hearing := m.hearing
+			m.mu.Unlock()
+			if !hearing {
+				m.lastRecv.Store(now.UnixNano())
+			}
+			if m.timeout > 0 && !timedOut && now.Sub(time.Unix(0, m.lastRecv.Load())) > m.timeout {
+				timedOut = true
+				if m.onTimeout != nil {
+					m.onTimeout()
+				}
+			}
+			continue
+		}
+		if pkt.Unmarshal(buf[:n]) != nil {
+			continue
+		}
+		m.lastRecv.Store(now.UnixNano())
+		m.mu.Lock()
+		dtmfPT, pt, rec := m.dtmfPT, m.pt, m.rec
+		m.mu.Unlock()
+		switch {
+		case int(pkt.PayloadType) == dtmfPT && dtmfPT >= 0:
+			if k, ok := dec.feed(pkt.Timestamp, pkt.Marker, pkt.Payload); ok && m.onDigit != nil {
+				m.onDigit(k)
+			}
+		case rec != nil && int(pkt.PayloadType) == pt:
+			if pt == ptPCMA {
+				rec(g711.DecodeAlaw(pkt.Payload))
+			} else {
+				rec(g711.DecodeUlaw(pkt.Payload))
+			}
+		}
+	}
+}
