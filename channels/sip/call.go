@@ -277,6 +277,9 @@ func (k *call) Collect(ctx context.Context, opts channels.CollectOptions) (chann
 		case <-k.ctx.Done():
 			return channels.Input{}, hangupErr(context.Cause(k.ctx))
 		case <-ctx.Done():
+			if cause := context.Cause(k.ctx); cause != nil {
+				return channels.Input{}, hangupErr(cause)
+			}
 			return channels.Input{}, ctx.Err()
 		}
 	}

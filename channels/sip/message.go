@@ -49,11 +49,11 @@ func (c *Channel) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	remote, name, ruri := remoteAddress(req)
-	c.routes.put(local.ID, remote.ID, route{uri: ruri, source: req.Source(), transport: req.Transport(), at: time.Now()})
+	c.routes.put(local.ID, remote.ID, route{uri: ruri, source: req.Source(), transport: req.Transport(), callID: callID(req), at: time.Now()})
 	_, _, err = c.threads.Deliver(channels.Message{
 		From:    remote,
 		To:      local,
-		Text:    string(body),
+		Text:    strings.TrimRight(string(body), "\r\n"), // a line end many UAs add
 		Name:    name,
 		Headers: headersOf(req),
 		At:      time.Now(),
@@ -130,6 +130,12 @@ func (c *Channel) sendMessage(ctx context.Context, m channels.Message) error {
 	req.AppendHeader(to)
 	req.AppendHeader(sip.NewHeader("Content-Type", "text/plain;charset=UTF-8"))
 	req.SetBody([]byte(text))
+	if known && rt.callID != "" {
+		// Replies share the Call-ID of the person's last MESSAGE: simple
+		// UAs (and sipp) thread pager-mode messages by Call-ID.
+		id := sip.CallIDHeader(rt.callID)
+		req.AppendHeader(&id)
+	}
 	if known && rt.source != "" {
 		// Answer where the request came from (they may sit behind NAT).
 		req.SetDestination(rt.source)
@@ -151,6 +157,7 @@ type route struct {
 	uri       string // their From URI as sent (with port)
 	source    string // host:port the request came from
 	transport string
+	callID    string // of their last MESSAGE: replies reuse it (pager-mode threading)
 	at        time.Time
 }
 

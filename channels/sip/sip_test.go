@@ -2,9 +2,11 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,8 +82,11 @@ func only(users ...string) func(context.Context, channels.Address) (bool, error)
 
 func sipp(t *testing.T, ch *Channel, scenario, service string, timeout time.Duration, args ...string) *siptest.SippResult {
 	t.Helper()
+	if !strings.HasPrefix(scenario, "/") {
+		scenario = "testdata/" + scenario
+	}
 	res, err := siptest.Sipp(context.Background(), siptest.SippOptions{
-		Scenario: "testdata/" + scenario,
+		Scenario: scenario,
 		Target:   ch.Addr(),
 		Service:  service,
 		Timeout:  timeout,
@@ -150,5 +155,176 @@ func TestSippCallCollectsDigits(t *testing.T) {
 	}
 	if in.Headers["X-Chorus-Test"] != "dtmf" || !strings.Contains(in.RemoteURI, "caller@127.0.0.1") || !strings.Contains(in.LocalURI, "weather@") {
 		t.Errorf("headers/URIs: %q %q %v", in.RemoteURI, in.LocalURI, in.Headers)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	t.Parallel()
+	ch := startChannel(t, Config{Resolve: only("weather"), Handler: channels.HandlerFunc(func(channels.Conversation) {})})
+	code, out, err := siptest.Sipsak(context.Background(), "sip:weather@"+ch.Addr().String())
+	if err != nil || code != 0 {
+		t.Fatalf("OPTIONS to a bound app: sipsak exit %d, %v\n%s", code, err, out)
+	}
+	code, out, err = siptest.Sipsak(context.Background(), "sip:nobody@"+ch.Addr().String())
+	if err != nil || code != 1 || !strings.Contains(out, "404") {
+		t.Fatalf("OPTIONS to an unknown user: sipsak exit %d, %v\n%s", code, err, out)
+	}
+}
+
+func TestInviteUnknownUser404(t *testing.T) {
+	t.Parallel()
+	var called atomic.Bool
+	ch := startChannel(t, Config{Resolve: only("weather"), Handler: channels.HandlerFunc(func(channels.Conversation) { called.Store(true) })})
+	res := sipp(t, ch, "uac_404.xml", "nobody", 10*time.Second)
+	if res.ExitCode != 0 {
+		t.Fatalf("sipp:\n%s", res)
+	}
+	if called.Load() {
+		t.Fatal("the handler ran for an unknown address")
+	}
+}
+
+func TestCancelBeforeAnswer(t *testing.T) {
+	t.Parallel()
+	rec := newRecord()
+	ch := startChannel(t, Config{Handler: channels.HandlerFunc(func(c channels.Conversation) {
+		defer close(rec.done)
+		select {
+		case <-c.Context().Done():
+			rec.cause = context.Cause(c.Context())
+		case <-time.After(10 * time.Second):
+		}
+	})})
+	res := sipp(t, ch, "uac_cancel.xml", "weather", 10*time.Second)
+	if res.ExitCode != 0 {
+		t.Fatalf("sipp:\n%s", res)
+	}
+	rec.wait(t, 2*time.Second)
+	if rec.cause == nil {
+		t.Fatal("CANCEL did not end the handler's context")
+	}
+}
+
+func TestRemoteByeEndsContext(t *testing.T) {
+	t.Parallel()
+	rec := newRecord()
+	var took time.Duration
+	ch := startChannel(t, Config{Handler: channels.HandlerFunc(func(c channels.Conversation) {
+		defer close(rec.done)
+		call := c.(channels.Call)
+		if rec.err = call.Answer(c.Context()); rec.err != nil {
+			return
+		}
+		start := time.Now()
+		_, rec.err = call.Collect(c.Context(), channels.CollectOptions{Timeout: 15 * time.Second})
+		took = time.Since(start)
+		rec.cause = context.Cause(c.Context())
+	})})
+	res := sipp(t, ch, "uac_bye.xml", "weather", 10*time.Second)
+	if res.ExitCode != 0 {
+		t.Fatalf("sipp:\n%s", res)
+	}
+	rec.wait(t, 2*time.Second)
+	if !errors.Is(rec.err, channels.ErrHangup) || rec.cause == nil {
+		t.Fatalf("Collect returned %v (cause %v); want ErrHangup", rec.err, rec.cause)
+	}
+	if took > 3*time.Second {
+		t.Fatalf("the BYE (sent 1 s after the ACK) ended Collect only after %s", took)
+	}
+}
+
+func TestRejectAndRedirect(t *testing.T) {
+	t.Parallel()
+	ch := startChannel(t, Config{Handler: channels.HandlerFunc(func(c channels.Conversation) {
+		call := c.(channels.Call)
+		switch channels.SIPUser(c.Info().Local.ID) {
+		case "busy":
+			_ = call.Reject(c.Context(), 486)
+		case "decline":
+			_ = call.Reject(c.Context(), 603)
+		case "moved":
+			_ = call.Redirect(c.Context(), "sip:other@example.net")
+		}
+	})})
+	for _, tc := range []struct{ user, status string }{{"busy", "486"}, {"decline", "603"}, {"moved", "302"}, {"silent", "480"}} {
+		tmpl, err := os.ReadFile("testdata/uac_final.xml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		scen := filepath.Join(t.TempDir(), "final.xml")
+		if err := os.WriteFile(scen, []byte(strings.ReplaceAll(string(tmpl), "STATUS", tc.status)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		res := sipp(t, ch, scen, tc.user, 10*time.Second)
+		if res.ExitCode != 0 {
+			t.Fatalf("%s: want %s:\n%s", tc.user, tc.status, res)
+		}
+		if tc.user == "moved" && !strings.Contains(res.Messages, "Contact: <sip:other@example.net>") {
+			t.Fatalf("302 without the Contact:\n%s", res.Messages)
+		}
+	}
+}
+
+func TestInfoDTMFAcrossHold(t *testing.T) {
+	t.Parallel()
+	rec := newRecord()
+	ch := startChannel(t, Config{Handler: channels.HandlerFunc(func(c channels.Conversation) {
+		defer close(rec.done)
+		call := c.(channels.Call)
+		in, err := call.Collect(c.Context(), channels.CollectOptions{Timeout: 10 * time.Second, InterDigit: 5 * time.Second, MaxDigits: 3})
+		rec.digits, rec.err = in.Text, err
+	})})
+	res := sipp(t, ch, "uac_info_hold.xml", "weather", 15*time.Second)
+	rec.wait(t, 2*time.Second)
+	if res.ExitCode != 0 {
+		t.Fatalf("sipp:\n%s", res)
+	}
+	if rec.err != nil || rec.digits != "427" {
+		t.Fatalf("digits %q, %v; want 427 (INFO dtmf-relay, INFO dtmf after hold/resume, RFC 4733)", rec.digits, rec.err)
+	}
+}
+
+func TestRTPTimeoutHangsUp(t *testing.T) {
+	t.Parallel()
+	rec := newRecord()
+	ch := startChannel(t, Config{RTPTimeout: time.Second, Handler: channels.HandlerFunc(func(c channels.Conversation) {
+		defer close(rec.done)
+		call := c.(channels.Call)
+		_, rec.err = call.Collect(c.Context(), channels.CollectOptions{Timeout: 15 * time.Second})
+		rec.cause = context.Cause(c.Context())
+	})})
+	start := time.Now()
+	res := sipp(t, ch, "uac_silent.xml", "weather", 10*time.Second)
+	if res.ExitCode != 0 {
+		t.Fatalf("sipp:\n%s", res)
+	}
+	rec.wait(t, 2*time.Second)
+	if !errors.Is(rec.cause, errRTPTimeout) || !errors.Is(rec.err, channels.ErrHangup) {
+		t.Fatalf("cause %v, err %v; want the RTP timeout", rec.cause, rec.err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("torn down after %s with a 1 s RTP timeout", d)
+	}
+}
+
+func TestMessageConversation(t *testing.T) {
+	t.Parallel()
+	rec := newRecord()
+	ch := startChannel(t, Config{Resolve: only("weather"), Handler: channels.HandlerFunc(func(c channels.Conversation) {
+		rec.mu.Lock()
+		rec.info = c.Info()
+		rec.mu.Unlock()
+		rec.err = c.Send(c.Context(), "you said "+c.Info().InitialText)
+		close(rec.done)
+	})})
+	t.Logf("channel at %s", ch.Addr())
+	res := sipp(t, ch, "message.xml", "weather", 10*time.Second)
+	if res.ExitCode != 0 {
+		t.Fatalf("sipp:\n%s", res)
+	}
+	rec.wait(t, 2*time.Second)
+	in := rec.info
+	if rec.err != nil || in.Voice || in.Local.ID != "sip:weather@chorus.test" || in.Remote.ID != "sip:texter@127.0.0.1" || in.RemoteName != "Sipp Texter" || in.InitialText != "32801" {
+		t.Fatalf("info %+v, send %v", in, rec.err)
 	}
 }

@@ -178,3 +178,29 @@ func FreePort() (int, error) {
 	}
 	return 0, errors.New("siptest: no free port")
 }
+
+// Sipsak sends one OPTIONS to uri (sip:user@host:port) with sipsak from
+// 127.0.0.1 and returns its exit code (0: 200, 1: another final response,
+// 3: no answer) and output. It is bounded by 10 s.
+func Sipsak(ctx context.Context, uri string) (int, string, error) {
+	bin, err := exec.LookPath("sipsak")
+	if err != nil {
+		return 0, "", errors.New("siptest: sipsak not found: install Debian package sipsak (apt-get install sipsak)")
+	}
+	port, err := FreePort()
+	if err != nil {
+		return 0, "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-vv", "-s", uri, "-l", strconv.Itoa(port), "-H", "127.0.0.1")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out), nil
+	case errors.As(err, &ee) && ctx.Err() == nil:
+		return ee.ExitCode(), string(out), nil
+	}
+	return 0, string(out), fmt.Errorf("siptest: sipsak: %w", err)
+}
