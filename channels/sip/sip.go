@@ -17,6 +17,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/chorus-dev/chorus/channels"
+	"github.com/chorus-dev/chorus/channels/sip/flood"
 	"github.com/chorus-dev/chorus/channels/sip/tts"
 	"github.com/chorus-dev/chorus/channels/thread"
 )
@@ -47,6 +48,11 @@ type Config struct {
 	// SaveRecording stores a finished recording (a WAV file) and returns
 	// the URI the app sees. Without it Record fails.
 	SaveRecording func(ctx context.Context, sessionID string, wav []byte) (uri string, err error)
+	// Flood, when set, rate-limits requests that start something (new
+	// calls, OPTIONS, MESSAGE...) per source address: over the rate they
+	// get 503 with Retry-After, banned sources are dropped unanswered.
+	// The channel sweeps it every 10 s.
+	Flood *flood.Limiter
 	// UserAgent is the User-Agent/Server header value (default "chorus").
 	UserAgent string
 	Logger    *slog.Logger
@@ -220,8 +226,9 @@ func (c *Channel) Serve(ctx context.Context) error {
 	go func() { errc <- c.srv.ServeUDP(c.udp) }()
 	go func() { errc <- c.srv.ServeTCP(c.tcp) }()
 	c.log.Info("sip: listening", "udp", c.addr.String(), "tcp", c.addr.String(), "domain", c.cfg.Domain)
-	sweep := time.NewTicker(time.Minute)
+	sweep := time.NewTicker(10 * time.Second)
 	defer sweep.Stop()
+	lastRoutes := time.Now()
 	var err error
 	for done := false; !done; {
 		select {
@@ -234,8 +241,14 @@ func (c *Channel) Serve(ctx context.Context) error {
 				err = fmt.Errorf("sip: listener failed: %w", e)
 			}
 			done = true
-		case <-sweep.C:
-			c.routes.sweep(time.Now())
+		case now := <-sweep.C:
+			if c.cfg.Flood != nil {
+				c.cfg.Flood.Sweep(now)
+			}
+			if now.Sub(lastRoutes) > time.Minute {
+				c.routes.sweep(now)
+				lastRoutes = now
+			}
 		}
 	}
 	c.udp.Close()
@@ -325,8 +338,38 @@ func (c *Channel) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 		if tx == nil && !req.IsAck() {
 			return
 		}
+		if c.cfg.Flood != nil && !c.admit(req, tx) {
+			return
+		}
 		h(req, tx)
 	}
+}
+
+// admit applies the flood limiter to requests outside a dialog (ACK,
+// CANCEL and in-dialog requests of calls already admitted pass).
+func (c *Channel) admit(req *sip.Request, tx sip.ServerTransaction) bool {
+	if req.IsAck() || req.IsCancel() {
+		return true
+	}
+	if to := req.To(); to != nil {
+		if _, ok := to.Params.Get("tag"); ok && c.lookupCall(req) != nil {
+			return true
+		}
+	}
+	ap, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return true
+	}
+	ok, banned := c.cfg.Flood.Allow(ap.Addr().Unmap())
+	switch {
+	case ok:
+		return true
+	case banned:
+		c.log.Debug("sip: request from a banned source dropped", "remote", req.Source(), "method", string(req.Method))
+	default:
+		respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+	}
+	return false
 }
 
 func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chorus-dev/chorus/channels"
+	"github.com/chorus-dev/chorus/channels/sip/flood"
 	"github.com/chorus-dev/chorus/channels/sip/siptest"
 	"github.com/chorus-dev/chorus/channels/sip/tts"
 )
@@ -326,5 +328,48 @@ func TestMessageConversation(t *testing.T) {
 	in := rec.info
 	if rec.err != nil || in.Voice || in.Local.ID != "sip:weather@chorus.test" || in.Remote.ID != "sip:texter@127.0.0.1" || in.RemoteName != "Sipp Texter" || in.InitialText != "32801" {
 		t.Fatalf("info %+v, send %v", in, rec.err)
+	}
+}
+
+func TestFloodFromOneSourceSparesOthers(t *testing.T) {
+	t.Parallel()
+	var resolves atomic.Int64
+	ch := startChannel(t, Config{
+		Flood: flood.New(flood.Config{PerSecond: 20, Burst: 20, BanAfter: time.Second, BanFor: time.Minute}),
+		Resolve: func(context.Context, channels.Address) (bool, error) {
+			resolves.Add(1)
+			return true, nil
+		},
+		Handler: channels.HandlerFunc(func(c channels.Conversation) {
+			_ = c.(channels.Call).Answer(c.Context())
+			<-c.Context().Done()
+		}),
+	})
+	flooded := make(chan *siptest.SippResult, 1)
+	go func() {
+		res, err := siptest.Sipp(context.Background(), siptest.SippOptions{
+			Scenario: "testdata/options.xml", Target: ch.Addr(), Local: netip.MustParseAddr("127.0.0.2"),
+			Service: "weather", Calls: 900, Timeout: 8 * time.Second, Args: []string{"-r", "300", "-l", "400"},
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		flooded <- res
+	}()
+	time.Sleep(1500 * time.Millisecond) // the flooder is banned by now
+	res := sipp(t, ch, "uac_bye.xml", "weather", 10*time.Second)
+	if res.ExitCode != 0 {
+		t.Fatalf("a call from another source failed during the flood:\n%s", res)
+	}
+	fr := <-flooded
+	if fr == nil {
+		return
+	}
+	if fr.ExitCode == 0 {
+		t.Fatalf("every one of 900 OPTIONS at 300/s was answered 200: no rate limit\n%s", fr)
+	}
+	// 20/s with a burst of 20 for the ~1 s before the ban, plus the call.
+	if n := resolves.Load(); n > 80 {
+		t.Fatalf("%d requests of the flood reached the app lookup; the limit is 20/s", n)
 	}
 }

@@ -31,6 +31,7 @@ import (
 type SippOptions struct {
 	Scenario  string         // path of the XML scenario (-sf)
 	Target    netip.AddrPort // the SIP server under test
+	Local     netip.Addr     // sipp's address (-i), default Target's (127.0.0.2... simulate other hosts)
 	Service   string         // [service] in the scenario (-s), the called user
 	Calls     int            // -m, default 1
 	Transport string         // "u1" (UDP, default) or "t1" (TCP)
@@ -82,6 +83,9 @@ func Sipp(ctx context.Context, opts SippOptions) (*SippResult, error) {
 		return nil, err
 	}
 	ip := opts.Target.Addr().String()
+	if opts.Local.IsValid() {
+		ip = opts.Local.String()
+	}
 	args := []string{
 		"-sf", scen,
 		"-i", ip, "-p", strconv.Itoa(port),
