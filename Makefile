@@ -9,7 +9,8 @@ HTTP     ?= 127.0.0.1:8080
 
 # Packages tested under the race detector: the concurrent core, the engine
 # and the API included (`make unit` takes about 1.5 min on 2 cores).
-RACE_PKGS := ./channels ./channels/thread/... ./channels/web/... ./channels/channeltest/... ./runtime/verbs/... ./runtime/luamod/... ./runtime/applog/... ./store/... ./apps/... \
+RACE_PKGS := ./channels ./channels/thread/... ./channels/web/... ./channels/channeltest/... \
+	./channels/sip/flood/... ./channels/sip/sipcheck/... ./channels/sip/tts/... ./runtime/verbs/... ./runtime/luamod/... ./runtime/applog/... ./store/... ./apps/... \
 	./runtime/engine/... ./api/...
 # Integration packages, without -race: the hostile scripts (CPU and memory
 # limits the race detector would distort) run alone first, as their limits
