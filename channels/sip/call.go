@@ -486,7 +486,7 @@ func (c *Channel) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	k.ds = ds
 	k.offer = offer
 	k.pt = pt
-	k.media = newMedia(conn, c.log)
+	k.media = newMedia(conn, c.pacer, c.log)
 	k.media.onDigit = k.digit
 	k.media.timeout = c.cfg.RTPTimeout
 	k.media.onTimeout = func() {
@@ -627,6 +627,9 @@ func (c *Channel) Dial(ctx context.Context, from, to string, opts channels.DialO
 	if c.isClosed() {
 		return nil, channels.ErrUnavailable
 	}
+	if err := c.waitReady(ctx); err != nil {
+		return nil, err
+	}
 	local, err := channels.Normalize(channels.SIP, from)
 	if err != nil || !strings.HasPrefix(local, "sip:") {
 		if err == nil && channels.IsNumber(local) {
@@ -664,7 +667,7 @@ func (c *Channel) Dial(ctx context.Context, from, to string, opts channels.DialO
 		Headers:   map[string]string{},
 		Voice:     true,
 	})
-	k.media = newMedia(conn, c.log)
+	k.media = newMedia(conn, c.pacer, c.log)
 	k.media.onDigit = k.digit
 	k.media.timeout = c.cfg.RTPTimeout
 	k.media.onTimeout = func() { k.end(errRTPTimeout); _ = k.bye(context.Background()) }

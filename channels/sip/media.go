@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -52,6 +53,13 @@ type media struct {
 	lastRecv atomic.Int64 // unix nanos
 	stats    sendStats
 
+	// The pacer's buffers.
+	pkt     rtp.Packet
+	pcm     [frameBytes]byte
+	payload [frameSamples]byte
+	buf     [12 + frameSamples + 16]byte
+	pacer   *pacer
+
 	stop     chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
@@ -60,7 +68,6 @@ type media struct {
 // sendStats are counters of the sender, for tests and benchmarks.
 type sendStats struct {
 	packets atomic.Int64
-	late    atomic.Int64 // sent more than 5 ms after their slot
 }
 
 // playback is PCM being streamed; done closes when it ran out or stopped.
@@ -90,8 +97,9 @@ func listenRTP(ip netip.Addr, ports [2]int) (*net.UDPConn, error) {
 	return nil, errors.Join(errors.New("no free RTP port in the configured range (widen sip.rtpPorts)"), last)
 }
 
-func newMedia(conn *net.UDPConn, log *slog.Logger) *media {
-	return &media{
+func newMedia(conn *net.UDPConn, p *pacer, log *slog.Logger) *media {
+	m := &media{
+		pacer:  p,
 		conn:   conn,
 		local:  conn.LocalAddr().(*net.UDPAddr).AddrPort(),
 		log:    log,
@@ -102,6 +110,8 @@ func newMedia(conn *net.UDPConn, log *slog.Logger) *media {
 		dtmfPT: -1,
 		marker: true,
 	}
+	m.pkt.Header = rtp.Header{Version: 2, SSRC: m.ssrc}
+	return m
 }
 
 // setRemote applies a negotiated SDP (offer or answer) of the far end.
@@ -125,14 +135,15 @@ func (m *media) setRemote(remote sdpInfo, pt int) {
 // start runs the sender and the reader.
 func (m *media) start() {
 	m.lastRecv.Store(time.Now().UnixNano())
-	m.wg.Add(2)
-	go m.sendLoop()
+	m.wg.Add(1)
 	go m.readLoop()
+	m.pacer.add(m)
 }
 
 // close stops both loops, closes the socket and ends any playback.
 func (m *media) close() {
 	m.stopOnce.Do(func() {
+		m.pacer.remove(m)
 		close(m.stop)
 		m.conn.Close()
 	})
@@ -192,49 +203,10 @@ func (m *media) setRecorder(f func(pcm []byte)) {
 	m.mu.Unlock()
 }
 
-func (m *media) sendLoop() {
-	defer m.wg.Done()
-	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SSRC: m.ssrc}}
-	pcm := make([]byte, frameBytes)
-	buf := make([]byte, 12+frameSamples+16)
-	timer := time.NewTimer(frameDur)
-	defer timer.Stop()
-	start := time.Now()
-	for n := int64(1); ; n++ {
-		slot := start.Add(time.Duration(n) * frameDur)
-		d := time.Until(slot)
-		if d < -10*frameDur { // far behind (machine stalled): start a new schedule
-			skipped := int64(-d / frameDur)
-			m.mu.Lock()
-			m.ts += uint32(skipped * frameSamples)
-			m.mu.Unlock()
-			start = time.Now()
-			n = 0
-			continue
-		}
-		if d > 0 {
-			timer.Reset(d)
-			select {
-			case <-m.stop:
-				return
-			case <-timer.C:
-			}
-		} else {
-			select {
-			case <-m.stop:
-				return
-			default:
-			}
-		}
-		if time.Since(slot) > 5*time.Millisecond {
-			m.stats.late.Add(1)
-		}
-		m.sendFrame(pkt, pcm, buf)
-	}
-}
-
-// sendFrame sends the next 20 ms: playback or silence.
-func (m *media) sendFrame(pkt *rtp.Packet, pcm, buf []byte) {
+// sendFrame sends the next 20 ms: playback or silence. Only the pacer
+// calls it.
+func (m *media) sendFrame() {
+	pcm := m.pcm[:]
 	m.mu.Lock()
 	clear(pcm)
 	if p := m.cur; p != nil {
@@ -252,6 +224,7 @@ func (m *media) sendFrame(pkt *rtp.Packet, pcm, buf []byte) {
 		return
 	}
 	m.seq++
+	pkt := &m.pkt
 	pkt.SequenceNumber = m.seq
 	pkt.Timestamp = ts
 	pkt.Marker = m.marker
@@ -260,18 +233,32 @@ func (m *media) sendFrame(pkt *rtp.Packet, pcm, buf []byte) {
 	remote := m.remote
 	pt := m.pt
 	m.mu.Unlock()
+	payload := m.payload[:]
 	if pt == ptPCMA {
-		pkt.Payload = g711.EncodeAlaw(pcm)
+		for i := range payload {
+			payload[i] = g711.EncodeAlawFrame(int16(binary.LittleEndian.Uint16(pcm[2*i:])))
+		}
 	} else {
-		pkt.Payload = g711.EncodeUlaw(pcm)
+		for i := range payload {
+			payload[i] = g711.EncodeUlawFrame(int16(binary.LittleEndian.Uint16(pcm[2*i:])))
+		}
 	}
-	n, err := pkt.MarshalTo(buf)
+	pkt.Payload = payload
+	n, err := pkt.MarshalTo(m.buf[:])
 	if err != nil {
 		return
 	}
-	if _, err := m.conn.WriteToUDPAddrPort(buf[:n], remote); err == nil {
+	if _, err := m.conn.WriteToUDPAddrPort(m.buf[:n], remote); err == nil {
 		m.stats.packets.Add(1)
 	}
+}
+
+// skip advances the timestamp over frames the pacer could not send in time.
+func (m *media) skip(frames int64) {
+	m.mu.Lock()
+	m.ts += uint32(frames * frameSamples)
+	m.marker = true
+	m.mu.Unlock()
 }
 
 func (m *media) readLoop() {

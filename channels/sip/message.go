@@ -85,6 +85,9 @@ func (c *Channel) sendMessage(ctx context.Context, m channels.Message) error {
 	if c.isClosed() && c.threads.Live() == 0 {
 		return channels.ErrUnavailable
 	}
+	if err := c.waitReady(ctx); err != nil {
+		return err
+	}
 	local, err := channels.Normalize(channels.SIP, m.From.ID)
 	if err != nil {
 		return fmt.Errorf("sip: send from %q: %w", m.From.ID, channels.ErrNoRoute)

@@ -74,6 +74,7 @@ type Channel struct {
 
 	threads *thread.Threads
 	routes  *routeCache
+	pacer   *pacer
 
 	base     context.Context // ends every call at Shutdown
 	stopBase context.CancelCauseFunc
@@ -86,6 +87,7 @@ type Channel struct {
 
 	serveOnce sync.Once
 	served    chan struct{}
+	ready     chan struct{} // closed once sipgo serves our UDP socket
 }
 
 // New binds the listen address (UDP and TCP) and returns the channel;
@@ -123,6 +125,7 @@ func New(cfg Config) (*Channel, error) {
 		calls:   map[string]*call{},
 		routes:  newRouteCache(4096),
 		served:  make(chan struct{}),
+		ready:   make(chan struct{}),
 		drained: make(chan struct{}),
 	}
 	c.ip = c.addr.Addr()
@@ -134,6 +137,7 @@ func New(cfg Config) (*Channel, error) {
 	}
 	c.cfg.Domain = strings.ToLower(c.cfg.Domain)
 	c.base, c.stopBase = context.WithCancelCause(context.Background())
+	c.pacer = newPacer()
 
 	host := c.ip.String()
 	c.ua, err = sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(c.cfg.Domain))
@@ -150,12 +154,14 @@ func New(cfg Config) (*Channel, error) {
 	if err != nil {
 		udp.Close()
 		tcp.Close()
+		c.pacer.close()
 		return nil, fmt.Errorf("sip: starting the SIP stack: %w", err)
 	}
 	th, err := thread.New(thread.Config{Handler: cfg.Handler, Send: c.sendMessage, NewID: cfg.NewID, Logger: c.log})
 	if err != nil {
 		udp.Close()
 		tcp.Close()
+		c.pacer.close()
 		return nil, err
 	}
 	c.threads = th
@@ -225,6 +231,7 @@ func (c *Channel) Serve(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- c.srv.ServeUDP(c.udp) }()
 	go func() { errc <- c.srv.ServeTCP(c.tcp) }()
+	go c.markReady(ctx)
 	c.log.Info("sip: listening", "udp", c.addr.String(), "tcp", c.addr.String(), "domain", c.cfg.Domain)
 	sweep := time.NewTicker(10 * time.Second)
 	defer sweep.Stop()
@@ -254,6 +261,36 @@ func (c *Channel) Serve(ctx context.Context) error {
 	c.udp.Close()
 	c.tcp.Close()
 	return err
+}
+
+// markReady closes c.ready once sipgo serves the UDP socket (requests sent
+// before would try to bind our port again).
+func (c *Channel) markReady(ctx context.Context) {
+	hp := netip.AddrPortFrom(c.ip, c.addr.Port()).String()
+	if c.addr.Addr().IsUnspecified() {
+		hp = c.addr.String()
+	}
+	for i := 0; i < 5000; i++ {
+		if conn, _ := c.ua.TransportLayer().GetConnection("udp", hp); conn != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
+	close(c.ready)
+}
+
+// waitReady waits for Serve to be serving (for requests we send).
+func (c *Channel) waitReady(ctx context.Context) error {
+	select {
+	case <-c.ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("sip: the channel is not serving yet: %w", channels.ErrUnavailable)
+	}
 }
 
 func (c *Channel) isClosed() bool {
@@ -294,6 +331,7 @@ func (c *Channel) Shutdown(ctx context.Context) error {
 		}
 	}
 	c.stopBase(channels.ErrShutdown)
+	c.pacer.close()
 	c.ua.Close()
 	c.udp.Close()
 	c.tcp.Close()

@@ -1,0 +1,214 @@
+package sip
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/chorus-dev/chorus/channels"
+	"github.com/chorus-dev/chorus/channels/sip/siptest"
+)
+
+// TestRTPTiming measures on the receiving side (a phone on sipgo with its
+// own RTP socket): a spoken prompt arrives as 20 ms PCMU packets with
+// consecutive sequence numbers and timestamps, 99 % within 5 ms of their
+// slot.
+func TestRTPTiming(t *testing.T) {
+	rec := newRecord()
+	ch := startChannel(t, Config{TTS: testSynth(t), Handler: channels.HandlerFunc(func(c channels.Conversation) {
+		defer close(rec.done)
+		rec.err = c.(channels.Call).Play(c.Context(), "Please enter a 5 digit ZIP code, then wait for the forecast of the weather where you live.", channels.PlayOptions{})
+	})})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ph, err := siptest.Call(ctx, ch.Addr(), "weather")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ph.Close()
+	select {
+	case <-ph.Bye():
+	case <-ctx.Done():
+		t.Fatal("no BYE after the prompt")
+	}
+	rec.wait(t, time.Second)
+	if rec.err != nil {
+		t.Fatal(rec.err)
+	}
+	pkts := ph.Received()
+	if len(pkts) < 150 {
+		t.Fatalf("%d packets for a prompt of several seconds", len(pkts))
+	}
+	speech := 0
+	for i, p := range pkts {
+		if p.Header.PayloadType != 0 || p.Len != 160 {
+			t.Fatalf("packet %d: pt %d, %d bytes; want PCMU, 160", i, p.Header.PayloadType, p.Len)
+		}
+		if !p.Silent {
+			speech++
+		}
+		if i == 0 {
+			continue
+		}
+		q := pkts[i-1]
+		if p.Header.SequenceNumber != q.Header.SequenceNumber+1 || p.Header.Timestamp != q.Header.Timestamp+160 || p.Header.SSRC != q.Header.SSRC {
+			t.Fatalf("packet %d: seq %d ts %d after seq %d ts %d", i, p.Header.SequenceNumber, p.Header.Timestamp, q.Header.SequenceNumber, q.Header.Timestamp)
+		}
+	}
+	if speech < 50 {
+		t.Fatalf("only %d of %d packets carry sound", speech, len(pkts))
+	}
+	// Lateness against the ideal schedule anchored at the earliest packet.
+	offsets := make([]time.Duration, len(pkts))
+	base := time.Duration(math.MaxInt64)
+	for i, p := range pkts {
+		offsets[i] = p.At.Sub(pkts[0].At) - time.Duration(i)*frameDur
+		base = min(base, offsets[i])
+	}
+	late := make([]time.Duration, len(pkts))
+	for i := range offsets {
+		late[i] = offsets[i] - base
+	}
+	sort.Slice(late, func(i, j int) bool { return late[i] < late[j] })
+	p99 := late[len(late)*99/100]
+	if testing.Verbose() {
+		for i := 0; i < len(offsets); i += 10 {
+			t.Logf("offset[%d] = %s", i, offsets[i]-base)
+		}
+	}
+	t.Logf("%d packets, %d with speech; lateness p50 %s p99 %s max %s", len(pkts), speech, late[len(late)/2], p99, late[len(late)-1])
+	if p99 > 5*time.Millisecond {
+		t.Fatalf("99th percentile lateness %s > 5 ms", p99)
+	}
+}
+
+// TestBargeInKeepsDigit: a key during a bargein prompt stops it and is the
+// first key of the next Collect.
+func TestBargeInKeepsDigit(t *testing.T) {
+	t.Parallel()
+	rec := newRecord()
+	var played time.Duration
+	ch := startChannel(t, Config{TTS: testSynth(t), Handler: channels.HandlerFunc(func(c channels.Conversation) {
+		defer close(rec.done)
+		call := c.(channels.Call)
+		start := time.Now()
+		if rec.err = call.Play(c.Context(), "This is a long prompt that the caller will interrupt with a key long before it ends, so nobody hears all of it.", channels.PlayOptions{BargeIn: true}); rec.err != nil {
+			return
+		}
+		played = time.Since(start)
+		in, err := call.Collect(c.Context(), channels.CollectOptions{Timeout: 3 * time.Second, MaxDigits: 2, InterDigit: 3 * time.Second})
+		rec.digits, rec.err = in.Text, err
+	})})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ph, err := siptest.Call(ctx, ch.Addr(), "weather")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ph.Close()
+	time.Sleep(700 * time.Millisecond)
+	if err := ph.SendDigit('5'); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := ph.SendDigit('9'); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ph.Bye():
+	case <-ctx.Done():
+		t.Fatal("no BYE")
+	}
+	rec.wait(t, time.Second)
+	if rec.err != nil || rec.digits != "59" {
+		t.Fatalf("digits %q, %v; want 59", rec.digits, rec.err)
+	}
+	if played > 2*time.Second {
+		t.Fatalf("the prompt played %s despite a key at 0.7 s", played)
+	}
+}
+
+// wavFile is a 16 kHz mono 16-bit WAV of a 440 Hz tone.
+func wavFile(d time.Duration) []byte {
+	const rate = 16000
+	n := int(d.Seconds() * rate)
+	var b bytes.Buffer
+	w := func(v any) { _ = binary.Write(&b, binary.LittleEndian, v) }
+	b.WriteString("RIFF")
+	w(uint32(36 + 2*n))
+	b.WriteString("WAVEfmt ")
+	w(uint32(16))
+	w(uint16(1))
+	w(uint16(1))
+	w(uint32(rate))
+	w(uint32(2 * rate))
+	w(uint16(2))
+	w(uint16(16))
+	b.WriteString("data")
+	w(uint32(2 * n))
+	for i := 0; i < n; i++ {
+		w(int16(8000 * math.Sin(2*math.Pi*440*float64(i)/rate)))
+	}
+	return b.Bytes()
+}
+
+func TestPlayWAVURL(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/tone.wav" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "audio/wav")
+		w.Write(wavFile(time.Second))
+	}))
+	defer srv.Close()
+	rec := newRecord()
+	var badErr error
+	var took time.Duration
+	ch := startChannel(t, Config{Handler: channels.HandlerFunc(func(c channels.Conversation) {
+		defer close(rec.done)
+		call := c.(channels.Call)
+		badErr = call.Play(c.Context(), srv.URL+"/missing.wav", channels.PlayOptions{})
+		start := time.Now()
+		rec.err = call.Play(c.Context(), srv.URL+"/tone.wav", channels.PlayOptions{})
+		took = time.Since(start)
+	})})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	ph, err := siptest.Call(ctx, ch.Addr(), "weather")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ph.Close()
+	select {
+	case <-ph.Bye():
+	case <-ctx.Done():
+		t.Fatal("no BYE")
+	}
+	rec.wait(t, time.Second)
+	if badErr == nil {
+		t.Fatal("a 404 audio URL played")
+	}
+	if rec.err != nil {
+		t.Fatal(rec.err)
+	}
+	if took < 900*time.Millisecond || took > 2*time.Second {
+		t.Fatalf("a 1 s WAV played in %s", took)
+	}
+	loud := 0
+	for _, p := range ph.Received() {
+		if !p.Silent {
+			loud++
+		}
+	}
+	if loud < 45 || loud > 55 {
+		t.Fatalf("%d packets of tone for 1 s of audio; want about 50", loud)
+	}
+}
