@@ -18,6 +18,7 @@ import (
 
 	"github.com/chorus-dev/chorus/channels"
 	"github.com/chorus-dev/chorus/channels/sip/flood"
+	"github.com/chorus-dev/chorus/channels/sip/sipcheck"
 	"github.com/chorus-dev/chorus/channels/sip/tts"
 	"github.com/chorus-dev/chorus/channels/thread"
 )
@@ -377,6 +378,19 @@ func (c *Channel) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 			return
 		}
 		if c.cfg.Flood != nil && !c.admit(req, tx) {
+			return
+		}
+		if v := sipcheck.Request(req); !v.OK {
+			if v.Drop || req.IsAck() || tx == nil {
+				c.log.Debug("sip: malformed request dropped", "remote", req.Source(), "why", v.Reason)
+				return
+			}
+			c.log.Debug("sip: malformed request refused", "remote", req.Source(), "status", v.Status, "why", v.Reason)
+			hdrs := make([]sip.Header, 0, len(v.Headers))
+			for k, val := range v.Headers {
+				hdrs = append(hdrs, sip.NewHeader(k, val))
+			}
+			respond(tx, req, v.Status, v.Reason, hdrs...)
 			return
 		}
 		h(req, tx)
