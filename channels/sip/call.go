@@ -749,11 +749,6 @@ func safeHeader(name string) bool {
 	return name != "" && !strings.ContainsAny(name, " :\r\n")
 }
 
-// Record is not supported yet.
-func (k *call) Record(ctx context.Context, opts channels.RecordOptions) (channels.Recording, error) {
-	return channels.Recording{}, errors.New("sip: record is not implemented yet")
-}
-
 // Transfer is not supported yet.
 func (k *call) Transfer(ctx context.Context, to string, opts channels.TransferOptions) error {
 	return errors.New("sip: transfer is not implemented yet")

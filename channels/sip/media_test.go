@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,5 +211,86 @@ func TestPlayWAVURL(t *testing.T) {
 	}
 	if loud < 45 || loud > 55 {
 		t.Fatalf("%d packets of tone for 1 s of audio; want about 50", loud)
+	}
+}
+
+func TestRecord(t *testing.T) {
+	t.Parallel()
+	type saved struct {
+		id  string
+		wav []byte
+	}
+	got := make(chan saved, 2)
+	rec := newRecord()
+	var recs []channels.Recording
+	ch := startChannel(t, Config{
+		SaveRecording: func(_ context.Context, id string, wav []byte) (string, error) {
+			got <- saved{id, wav}
+			return "https://chorus.test/v1/recordings/" + id, nil
+		},
+		Handler: channels.HandlerFunc(func(c channels.Conversation) {
+			defer close(rec.done)
+			call := c.(channels.Call)
+			// 1: ends by silence; 2: ends by "#".
+			for i := 0; i < 2; i++ {
+				r, err := call.Record(c.Context(), channels.RecordOptions{Beep: true, Timeout: 3 * time.Second, SilenceTimeout: 700 * time.Millisecond, MaxTime: 10 * time.Second, Terminator: "#"})
+				if err != nil {
+					rec.err = err
+					return
+				}
+				recs = append(recs, r)
+			}
+		}),
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ph, err := siptest.Call(ctx, ch.Addr(), "weather")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ph.Close()
+	time.Sleep(500 * time.Millisecond) // the beep
+	if err := ph.SendTone(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // silence ends the first; then the second beep
+	if err := ph.SendTone(600 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := ph.SendDigit('#'); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ph.Bye():
+	case <-ctx.Done():
+		t.Fatal("no BYE")
+	}
+	rec.wait(t, time.Second)
+	if rec.err != nil || len(recs) != 2 {
+		t.Fatalf("recordings %+v, %v", recs, rec.err)
+	}
+	first, second := <-got, <-got
+	if !strings.HasPrefix(string(first.wav), "RIFF") || first.id == "" || recs[0].URI != "https://chorus.test/v1/recordings/"+first.id {
+		t.Fatalf("saved %q (%d bytes) -> %q", first.id, len(first.wav), recs[0].URI)
+	}
+	// ~0.2 s before the tone, 1 s of tone, 0.7 s of silence.
+	if d := recs[0].Duration; d < 1600*time.Millisecond || d > 2300*time.Millisecond {
+		t.Errorf("first recording %s; want about 1.9 s", d)
+	}
+	// ~0.5 s before the tone, 0.6 s of tone, then "#".
+	if d := recs[1].Duration; d < 900*time.Millisecond || d > 1600*time.Millisecond {
+		t.Errorf("second recording (ended by #) %s; want about 1.15 s", d)
+	}
+	if len(second.wav) != 44+int(recs[1].Duration/time.Millisecond)*16 {
+		t.Errorf("second WAV %d bytes for %s", len(second.wav), recs[1].Duration)
+	}
+	beeps := 0
+	for _, p := range ph.Received() {
+		if !p.Silent {
+			beeps++
+		}
+	}
+	if beeps < 25 || beeps > 35 {
+		t.Errorf("%d packets of beep; want 2 x 15", beeps)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
+	"github.com/zaf/g711"
 )
 
 // Phone is a minimal SIP phone on sipgo for tests that need to look at the
@@ -271,4 +273,27 @@ func waitListening(ctx context.Context, ua *sipgo.UserAgent, hp string) error {
 		case <-time.After(time.Millisecond):
 		}
 	}
+}
+
+// SendTone sends a 440 Hz PCMU tone for d, one packet every 20 ms.
+func (p *Phone) SendTone(d time.Duration) error {
+	start := time.Now()
+	for i := 0; time.Duration(i)*20*time.Millisecond < d; i++ {
+		payload := make([]byte, 160)
+		for j := range payload {
+			v := 8000 * math.Sin(2*math.Pi*440*float64(i*160+j)/8000)
+			payload[j] = g711.EncodeUlawFrame(int16(v))
+		}
+		p.mu.Lock()
+		p.seq++
+		p.ts += 160
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: p.seq, Timestamp: p.ts, SSRC: 0x1234, Marker: i == 0}, Payload: payload}
+		p.mu.Unlock()
+		b, _ := pkt.Marshal()
+		if _, err := p.rtp.WriteToUDPAddrPort(b, p.remote); err != nil {
+			return err
+		}
+		time.Sleep(time.Until(start.Add(time.Duration(i+1) * 20 * time.Millisecond)))
+	}
+	return nil
 }
