@@ -15,9 +15,10 @@ RACE_PKGS := ./channels ./channels/thread/... ./channels/web/... ./channels/chan
 # Integration packages, without -race: the hostile scripts (CPU and memory
 # limits the race detector would distort) run alone first, as their limits
 # are wall-clock; then the real servers and subprocesses: the XMPP channel
-# against Prosody, the SMS channel against the npm SMSC, the binary.
+# against Prosody, the SMS channel against the npm SMSC, the SIP channel
+# against sipp and sipsak, the binary.
 SANDBOX_PKGS := ./runtime/sandbox/...
-INTEG_PKGS := ./channels/sms/... ./channels/xmpp/... ./cmd/...
+INTEG_PKGS := ./channels/sip ./channels/sms/... ./channels/xmpp/... ./cmd/...
 
 .PHONY: all build run test test-deps unit integration bench vet clean
 

@@ -96,7 +96,7 @@ var servingLine = regexp.MustCompile(`http=http://(127\.0\.0\.1:\d+)`)
 // startProcess runs `chorus serve` and returns its URL once it serves.
 func startProcess(t *testing.T, bin, data string, env ...string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data", data, "--http", "127.0.0.1:0")
+	cmd := exec.Command(bin, "serve", "--data", data, "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), env...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {

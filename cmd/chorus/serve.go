@@ -21,6 +21,8 @@ import (
 	"github.com/chorus-dev/chorus/api"
 	"github.com/chorus-dev/chorus/apps"
 	"github.com/chorus-dev/chorus/channels"
+	"github.com/chorus-dev/chorus/channels/sip"
+	"github.com/chorus-dev/chorus/channels/sip/tts"
 	"github.com/chorus-dev/chorus/channels/sms"
 	"github.com/chorus-dev/chorus/channels/web"
 	"github.com/chorus-dev/chorus/channels/xmpp"
@@ -40,8 +42,10 @@ type serveConfig struct {
 	HTTP     string
 	DB       string
 	AdminKey string
-	File     *fileConfig
-	Logger   *slog.Logger
+	// SIP is the SIP listener (UDP and TCP); "off" runs no SIP channel.
+	SIP    string
+	File   *fileConfig
+	Logger *slog.Logger
 	// Ready, when set, is called once the HTTP listener is up.
 	Ready func(addr string)
 	// Notice receives the one-time admin key notice (default os.Stderr).
@@ -77,9 +81,7 @@ Flags have environment equivalents: --data CHORUS_DATA, --http CHORUS_HTTP,
 			sc.HTTP = pick(flagOr(cmd, "http", sc.HTTP), os.Getenv("CHORUS_HTTP"), fc.HTTP, "127.0.0.1:8080")
 			sc.DB = pick(flagOr(cmd, "db", sc.DB), os.Getenv("CHORUS_DB"), fc.DB)
 			sc.AdminKey = pick(os.Getenv("CHORUS_ADMIN_KEY"), fc.AdminKey)
-			if s := pick(flagOr(cmd, "sip", sipAddr), os.Getenv("CHORUS_SIP")); s != "" {
-				return usageError{errors.New("--sip: the SIP channel is not part of this build yet")}
-			}
+			sc.SIP = pick(flagOr(cmd, "sip", sipAddr), os.Getenv("CHORUS_SIP"), fc.SIP.Listen, "127.0.0.1:5060")
 			sc.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -91,7 +93,7 @@ Flags have environment equivalents: --data CHORUS_DATA, --http CHORUS_HTTP,
 	f.StringVar(&sc.HTTP, "http", "", "REST API, web channel and dashboard address (default 127.0.0.1:8080)")
 	f.StringVar(&sc.DB, "db", "", "database URL (default: the SQLite file in --data)")
 	f.StringVar(&configPath, "config", "", "YAML config file (reference below)")
-	f.StringVar(&sipAddr, "sip", "", "SIP listener (not in this build yet)")
+	f.StringVar(&sipAddr, "sip", "", `SIP listener, UDP and TCP (default 127.0.0.1:5060; "off": no SIP)`)
 	return cmd
 }
 
@@ -119,6 +121,8 @@ type server struct {
 	sb     *sandbox.Sandbox
 	eng    *engine.Engine
 	web    *web.Channel
+	sip    *sip.Channel
+	tts    *tts.Synth
 	xmpp   *xmpp.Channel
 	sms    *sms.Channel
 	addrs  *addressSync
@@ -192,10 +196,18 @@ func startServer(sc serveConfig) (*server, error) {
 		return nil, err
 	}
 	if fresh {
-		if err := loadSamples(ctx, st, admin); err != nil {
+		sipDomain := ""
+		if sc.SIP != "" && sc.SIP != "off" {
+			sipDomain = pick(fc.SIP.Domain, "localhost")
+		}
+		if err := loadSamples(ctx, st, admin, sipDomain); err != nil {
 			return nil, err
 		}
-		log.Info("sample apps loaded", "web", "weather, echo, menu")
+		if sipDomain != "" {
+			log.Info("sample apps loaded", "web", "weather, echo, menu", "sip", "sip:weather@"+sipDomain+", sip:echo@"+sipDomain+", sip:menu@"+sipDomain)
+		} else {
+			log.Info("sample apps loaded", "web", "weather, echo, menu")
+		}
 	}
 
 	limits := sandbox.Limits{}
@@ -238,16 +250,25 @@ func startServer(sc serveConfig) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if sc.SIP != "" && sc.SIP != "off" {
+		if s.sip, err = s.newSIP(fc, sc.Data, sc.SIP); err != nil {
+			return nil, fmt.Errorf("sip: %w", err)
+		}
+	}
 	if s.xmpp, err = s.newXMPP(fc); err != nil {
 		return nil, fmt.Errorf("xmpp: %w", err)
 	}
 	if s.sms, err = s.newSMS(fc); err != nil {
 		return nil, fmt.Errorf("sms: %w", err)
 	}
-	s.eng.SetOutbound(engine.Router{
+	router := engine.Router{
 		Senders: map[channels.Network]channels.Sender{channels.Web: s.web, channels.XMPP: s.xmpp, channels.SMS: s.sms},
 		Dialers: map[channels.Network]engine.Dialer{channels.Web: s.web, channels.XMPP: s.xmpp, channels.SMS: s.sms},
-	})
+	}
+	if s.sip != nil {
+		router.Senders[channels.SIP], router.Dialers[channels.SIP] = s.sip, s.sip
+	}
+	s.eng.SetOutbound(router)
 	s.addrs = &addressSync{s: s}
 	s.api, err = api.New(api.Config{
 		Store: st, Engine: s.eng, Logs: s.hub, Web: s.web, Logger: log,
@@ -267,6 +288,15 @@ func startServer(sc serveConfig) (*server, error) {
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.addrs.sync(ctx)
+	if s.sip != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.sip.Serve(bg); err != nil && bg.Err() == nil {
+				log.Error("sip channel stopped", "err", err)
+			}
+		}()
+	}
 	s.wg.Add(4)
 	go func() {
 		defer s.wg.Done()
@@ -290,7 +320,11 @@ func startServer(sc serveConfig) (*server, error) {
 			log.Error("sms channel stopped", "err", err)
 		}
 	}()
-	log.Info("chorus is serving", "http", "http://"+s.ln.Addr().String(), "data", sc.Data)
+	if s.sip != nil {
+		log.Info("chorus is serving", "http", "http://"+s.ln.Addr().String(), "sip", s.sip.Addr().String(), "data", sc.Data)
+	} else {
+		log.Info("chorus is serving", "http", "http://"+s.ln.Addr().String(), "data", sc.Data)
+	}
 	if sc.Ready != nil {
 		sc.Ready(s.ln.Addr().String())
 	}
@@ -347,6 +381,9 @@ func (s *server) channels() []channels.Channel {
 	if s.web != nil {
 		out = append(out, s.web)
 	}
+	if s.sip != nil {
+		out = append(out, s.sip)
+	}
 	if s.xmpp != nil {
 		out = append(out, s.xmpp)
 	}
@@ -357,6 +394,9 @@ func (s *server) channels() []channels.Channel {
 }
 
 func (s *server) close() {
+	if s.tts != nil {
+		_ = s.tts.Close()
+	}
 	if s.sb != nil {
 		_ = s.sb.Close()
 	}
@@ -416,8 +456,8 @@ func ensureAdmin(ctx context.Context, st store.Store, dataDir, envKey string, no
 }
 
 // loadSamples uploads the sample apps into the admin account and binds each
-// to the web address of its name.
-func loadSamples(ctx context.Context, st store.Store, admin store.Account) error {
+// to the web address of its name, and to sip:<name>@sipDomain when SIP runs.
+func loadSamples(ctx context.Context, st store.Store, admin store.Account, sipDomain string) error {
 	for _, smp := range apps.Samples() {
 		if err := engine.CompileFiles(smp.Files); err != nil {
 			return fmt.Errorf("sample app %s: %w", smp.Name, err)
@@ -434,6 +474,16 @@ func loadSamples(ctx context.Context, st store.Store, admin store.Account) error
 		}
 		if _, err := st.AddAddress(ctx, store.AddressRecord{Network: string(channels.Web), Address: smp.Name, AccountID: admin.ID, AppID: app.ID}); err != nil && !errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("bind web address %s: %w", smp.Name, err)
+		}
+		if sipDomain == "" {
+			continue
+		}
+		uri, err := channels.Normalize(channels.SIP, "sip:"+smp.Name+"@"+sipDomain)
+		if err != nil {
+			return fmt.Errorf("sample app %s: sip address: %w", smp.Name, err)
+		}
+		if _, err := st.AddAddress(ctx, store.AddressRecord{Network: string(channels.SIP), Address: uri, AccountID: admin.ID, AppID: app.ID}); err != nil && !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("bind sip address %s: %w", uri, err)
 		}
 	}
 	return nil

@@ -35,7 +35,8 @@ func startTestServer(t *testing.T, fc *fileConfig) *testServer {
 		fc = &fileConfig{}
 	}
 	var addr string
-	s, err := startServer(serveConfig{Data: data, HTTP: "127.0.0.1:0", File: fc, Logger: slog.New(slog.DiscardHandler),
+	// SIP only where a test asks for it (sip.listen, e.g. 127.0.0.1:0).
+	s, err := startServer(serveConfig{Data: data, HTTP: "127.0.0.1:0", SIP: fc.SIP.Listen, File: fc, Logger: slog.New(slog.DiscardHandler),
 		Ready: func(a string) { addr = a }, Notice: io.Discard})
 	if err != nil {
 		t.Fatal(err)

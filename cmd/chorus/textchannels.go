@@ -104,6 +104,10 @@ func (s *server) threads(n channels.Network) *thread.Threads {
 		return s.xmpp.Threads()
 	case channels.SMS:
 		return s.sms.Threads()
+	case channels.SIP:
+		if s.sip != nil {
+			return s.sip.Threads()
+		}
 	}
 	return nil
 }
@@ -117,6 +121,11 @@ func (s *server) addressState(network, address string) (string, string, time.Tim
 		return s.xmpp.State(address)
 	case channels.SMS:
 		return s.sms.State(address)
+	case channels.SIP:
+		if s.sip != nil {
+			return "connected", "", time.Time{}
+		}
+		return "disabled", "the SIP channel is off on this server (--sip off)", time.Time{}
 	}
 	return "disabled", "the " + network + " channel is not part of this server yet", time.Time{}
 }
