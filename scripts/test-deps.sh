@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 # prosody is the real XMPP server of the XMPP channel's tests; node runs the
 # SMSC of the SMS tests (npm smpp, e2e/smsc.mjs).
 # For the SIP channel: sipp (sip-tester) and sipsak place calls and probe,
-# flite and espeak-ng speak the prompts, sox checks their audio.
-DEB_PKGS=(chromium lua5.1 prosody sip-tester sipsak flite espeak-ng sox)
+# flite and espeak-ng speak the prompts, sox checks their audio; baresip is
+# the softphone whose heard audio pocketsphinx transcribes.
+DEB_PKGS=(chromium lua5.1 prosody sip-tester sipsak flite espeak-ng sox baresip-core pocketsphinx pocketsphinx-en-us)
 command -v node >/dev/null 2>&1 || DEB_PKGS+=(nodejs)
 command -v npm >/dev/null 2>&1 || DEB_PKGS+=(npm)
 
