@@ -748,8 +748,3 @@ func safeHeader(name string) bool {
 	}
 	return name != "" && !strings.ContainsAny(name, " :\r\n")
 }
-
-// Transfer is not supported yet.
-func (k *call) Transfer(ctx context.Context, to string, opts channels.TransferOptions) error {
-	return errors.New("sip: transfer is not implemented yet")
-}

@@ -43,6 +43,7 @@ type media struct {
 	sending bool // our direction allows sending
 	hearing bool // the far end is expected to send
 	cur     *playback
+	src     *stream // live audio (a bridged leg) when nothing plays
 	rec     func(pcm []byte)
 	marker  bool
 
@@ -216,6 +217,8 @@ func (m *media) sendFrame() {
 			m.cur = nil
 			close(p.done)
 		}
+	} else if m.src != nil {
+		m.src.read(pcm)
 	}
 	ts := m.ts
 	m.ts += frameSamples
@@ -315,4 +318,39 @@ func (m *media) readLoop() {
 			}
 		}
 	}
+}
+
+// setSource makes the sender stream src when nothing plays (nil stops).
+func (m *media) setSource(src *stream) {
+	m.mu.Lock()
+	m.src = src
+	m.mu.Unlock()
+}
+
+// stream is a bounded FIFO of PCM between two legs of a bridge: the reader
+// of one leg writes, the pacer of the other reads one frame per slot.
+type stream struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+// maxStream bounds what waits in a stream (200 ms); older audio is dropped.
+const maxStream = 10 * frameBytes
+
+func (s *stream) write(p []byte) {
+	s.mu.Lock()
+	s.buf = append(s.buf, p...)
+	if over := len(s.buf) - maxStream; over > 0 {
+		s.buf = append(s.buf[:0], s.buf[over:]...)
+	}
+	s.mu.Unlock()
+}
+
+// read fills p (zeros when too little is waiting).
+func (s *stream) read(p []byte) {
+	s.mu.Lock()
+	n := copy(p, s.buf)
+	s.buf = append(s.buf[:0], s.buf[n:]...)
+	s.mu.Unlock()
+	clear(p[n:])
 }

@@ -37,6 +37,10 @@ type SippOptions struct {
 	Transport string         // "u1" (UDP, default) or "t1" (TCP)
 	Timeout   time.Duration  // -timeout and the process bound, default 20 s
 	Args      []string       // more sipp arguments (-rate, -key name value...)
+	// Server runs a UAS scenario: sipp listens on Local:Port (Port
+	// required) and Target is not dialled.
+	Server bool
+	Port   int
 }
 
 // SippResult is what a run left.
@@ -74,15 +78,20 @@ func Sipp(ctx context.Context, opts SippOptions) (*SippResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
+	port := opts.Port
+	if port == 0 {
+		if port, err = FreePort(); err != nil {
+			return nil, err
+		}
 	}
 	mport, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	ip := opts.Target.Addr().String()
+	ip := "127.0.0.1"
+	if opts.Target.IsValid() {
+		ip = opts.Target.Addr().String()
+	}
 	if opts.Local.IsValid() {
 		ip = opts.Local.String()
 	}
@@ -100,7 +109,9 @@ func Sipp(ctx context.Context, opts SippOptions) (*SippResult, error) {
 		"-trace_msg", "-message_file", filepath.Join(dir, "msg.log"),
 	}
 	args = append(args, opts.Args...)
-	args = append(args, opts.Target.String())
+	if !opts.Server {
+		args = append(args, opts.Target.String())
+	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout+5*time.Second)
 	defer cancel()
 	cmd := exec.Command(bin, args...)
