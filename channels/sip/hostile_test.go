@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -142,5 +143,44 @@ func TestHandlerPanic(t *testing.T) {
 	}
 	if code, out, err := siptest.Sipsak(context.Background(), "sip:weather@"+ch.Addr().String()); err != nil || code != 0 {
 		t.Fatalf("the channel stopped serving after a panic: %d %v\n%s", code, err, out)
+	}
+}
+
+// TestShutdownByesCalls: Shutdown waits for calls until its context ends,
+// then the handlers see ErrShutdown and the callers get BYE.
+func TestShutdownByesCalls(t *testing.T) {
+	t.Parallel()
+	rec := newRecord()
+	started := make(chan struct{})
+	ch := startChannel(t, Config{Handler: channels.HandlerFunc(func(c channels.Conversation) {
+		defer close(rec.done)
+		call := c.(channels.Call)
+		_ = call.Answer(c.Context())
+		close(started)
+		_, rec.err = call.Collect(c.Context(), channels.CollectOptions{Timeout: 30 * time.Second})
+	})})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	ph, err := siptest.Call(ctx, ch.Addr(), "weather")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ph.Close()
+	<-started
+	sctx, scancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer scancel()
+	start := time.Now()
+	_ = ch.Shutdown(sctx)
+	select {
+	case <-ph.Bye():
+	case <-ctx.Done():
+		t.Fatal("no BYE at shutdown")
+	}
+	rec.wait(t, time.Second)
+	if !errors.Is(rec.err, channels.ErrShutdown) {
+		t.Fatalf("Collect returned %v; want ErrShutdown", rec.err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("shutdown took %s", d)
 	}
 }

@@ -84,4 +84,3 @@ func TestTransferBridge(t *testing.T) {
 		t.Fatalf("the phone heard %d packets of the target's audio in 1.5 s", loud)
 	}
 }
-
