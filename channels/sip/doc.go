@@ -42,6 +42,13 @@
 //     are told apart by their RTP timestamp, so a first packet of duration 0
 //     or an event seen only by its end packets still counts once) and from
 //     SIP INFO (application/dtmf-relay, application/dtmf).
+//   - Record beeps, records until silence after speech, a terminator key or
+//     MaxTime (time without packets counts as silence) and hands the WAV
+//     (8 kHz mono) to Config.SaveRecording, whose URI the app gets.
+//   - Transfer sends REFER when the caller's INVITE allows it and waits for
+//     the NOTIFY of the new call; otherwise (or when the REFER fails) it
+//     calls the target and bridges the audio of the two legs until one
+//     hangs up (the target hanging up returns the caller to the app).
 //   - Reject (486/603), Redirect (302 with Contact), Hangup (BYE).
 //   - CANCEL before the answer: 487 and the call's context ends; a BYE from
 //     the far end ends it at once; a re-INVITE (hold/resume) is answered
@@ -49,6 +56,18 @@
 //   - When the handler returns the channel sends BYE (or 480 if it never
 //     answered). A handler panic is recovered: the caller hears a short
 //     apology and BYE.
+//
+// All calls' RTP leaves from one pacer goroutine per channel on a common
+// 20 ms schedule (it sleeps to just before a slot and spins the rest), so
+// packets keep their slot within a millisecond or so whatever the number of
+// calls.
+//
+// # Bad input
+//
+// Every request passes the flood limiter (Config.Flood: 503 over the rate,
+// nothing for a banned source; in-dialog requests of live calls are
+// exempt) and sipcheck's RFC 3261 checks (400/415/416/420/501/505 or drop)
+// before it is dispatched; a panic in a request handler is answered 500.
 //
 // Dial places an outbound call (call() in a script) and returns it
 // answered; the caller closes it.
