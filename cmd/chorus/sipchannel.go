@@ -22,6 +22,9 @@ func (s *server) newSIP(fc *fileConfig, data, listen string) (*sip.Channel, erro
 	if err != nil {
 		return nil, err
 	}
+	if fc.SIP.TLSListen != "" || fc.SIP.WSListen != "" {
+		s.log.Warn("sip: tls_listen and ws_listen are not served by this build yet; SIP runs on UDP and TCP only", "listen", listen)
+	}
 	engineName := fc.SIP.TTS
 	if engineName == "" {
 		engineName = "flite"
