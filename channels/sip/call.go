@@ -371,9 +371,8 @@ func (k *call) Hangup(ctx context.Context) error {
 	if k.ds != nil && !k.answered.Load() {
 		return k.final2(603, "Decline", nil)
 	}
-	err := k.bye(ctx)
-	k.end(errHungUp)
-	return err
+	k.end(errHungUp) // before the BYE ends the dialog (cause ErrHangup)
+	return k.bye(ctx)
 }
 
 var errHungUp = errors.New("the app hung up")
@@ -387,7 +386,14 @@ func (k *call) bye(ctx context.Context) error {
 		if k.ds.LoadState() == sip.DialogStateEnded {
 			return nil
 		}
-		err = k.ds.Bye(ctx)
+		// As ds.Bye, but sent from our listening socket: sipgo's dialog
+		// requests leave Laddr unset and may open a new socket whose
+		// response then goes astray.
+		req := k.ds.InviteRequest
+		bye := sip.NewRequest(sip.BYE, req.Contact().Address)
+		bye.SetTransport(req.Transport())
+		k.ch.pin(bye)
+		err = k.ds.WriteBye(ctx, bye)
 	} else if k.dc != nil {
 		if k.dc.LoadState() == sip.DialogStateEnded {
 			return nil

@@ -25,7 +25,7 @@ type pacer struct {
 }
 
 // spin is how long before a slot the pacer stops sleeping and spins.
-const spin = 400 * time.Microsecond
+const spin = time.Millisecond
 
 func newPacer() *pacer {
 	p := &pacer{members: map[*media]struct{}{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
@@ -76,6 +76,8 @@ func (p *pacer) run() {
 		for n := int64(1); ; n++ {
 			slot := start.Add(time.Duration(n) * frameDur)
 			if d := time.Until(slot) - spin; d > 0 {
+				// A runtime timer, not a thread sleep: a goroutine back
+				// from a blocking syscall may wait for a P (up to 20 ms).
 				timer.Reset(d)
 				select {
 				case <-p.stop:
@@ -83,8 +85,10 @@ func (p *pacer) run() {
 				case <-timer.C:
 				}
 			}
-			for time.Now().Before(slot) {
-				runtime.Gosched()
+			for i := 0; time.Now().Before(slot); i++ {
+				if i&63 == 63 {
+					runtime.Gosched() // let others run now and then (GOMAXPROCS=1)
+				}
 			}
 			lag := time.Since(slot)
 			p.mu.Lock()

@@ -86,6 +86,7 @@ type Channel struct {
 	wg      sync.WaitGroup // inbound call handlers
 	drained chan struct{}
 
+	stopServe chan struct{} // closed at the end of Shutdown
 	serveOnce sync.Once
 	served    chan struct{}
 	ready     chan struct{} // closed once sipgo serves our UDP socket
@@ -118,16 +119,17 @@ func New(cfg Config) (*Channel, error) {
 		return nil, err
 	}
 	c := &Channel{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		udp:     udp,
-		tcp:     tcp,
-		addr:    netip.AddrPortFrom(ap.Addr().Unmap(), uint16(udp.LocalAddr().(*net.UDPAddr).Port)),
-		calls:   map[string]*call{},
-		routes:  newRouteCache(4096),
-		served:  make(chan struct{}),
-		ready:   make(chan struct{}),
-		drained: make(chan struct{}),
+		cfg:       cfg,
+		log:       cfg.Logger,
+		udp:       udp,
+		tcp:       tcp,
+		addr:      netip.AddrPortFrom(ap.Addr().Unmap(), uint16(udp.LocalAddr().(*net.UDPAddr).Port)),
+		calls:     map[string]*call{},
+		routes:    newRouteCache(4096),
+		served:    make(chan struct{}),
+		ready:     make(chan struct{}),
+		stopServe: make(chan struct{}),
+		drained:   make(chan struct{}),
 	}
 	c.ip = c.addr.Addr()
 	if c.ip.IsUnspecified() {
@@ -242,7 +244,7 @@ func (c *Channel) Serve(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			done = true
-		case <-c.base.Done():
+		case <-c.stopServe: // after Shutdown sent its last BYEs
 			done = true
 		case e := <-errc:
 			if !c.isClosed() {
@@ -332,6 +334,7 @@ func (c *Channel) Shutdown(ctx context.Context) error {
 		}
 	}
 	c.stopBase(channels.ErrShutdown)
+	close(c.stopServe)
 	c.pacer.close()
 	c.ua.Close()
 	c.udp.Close()
@@ -591,6 +594,14 @@ func (c *Channel) client(transport string) *sipgo.Client {
 		return c.cliTCP
 	}
 	return c.cliUDP
+}
+
+// pin makes a UDP request leave from our listening socket (the address in
+// our Via and Contact).
+func (c *Channel) pin(req *sip.Request) {
+	if strings.EqualFold(req.Transport(), "udp") && !c.addr.Addr().IsUnspecified() {
+		req.Laddr = sip.Addr{IP: c.addr.Addr().AsSlice(), Port: int(c.addr.Port()), Hostname: c.addr.Addr().String()}
+	}
 }
 
 // contact is our Contact header for a transport.

@@ -32,8 +32,8 @@ func (k *call) Transfer(ctx context.Context, to string, opts channels.TransferOp
 	if k.acceptsRefer() {
 		err := k.refer(ctx, target, opts.Timeout)
 		if err == nil {
+			k.end(errTransferred) // before the BYE ends the dialog (cause ErrHangup)
 			_ = k.bye(ctx)
-			k.end(errTransferred)
 			return nil
 		}
 		if cause := context.Cause(k.ctx); cause != nil {
@@ -84,6 +84,7 @@ func (k *call) refer(ctx context.Context, target sip.Uri, timeout time.Duration)
 	req.AppendHeader(sip.NewHeader("Referred-By", "<"+k.info.Local.ID+">"))
 	h := k.ch.contact(k.ch.userOf(k.info.Local), req.Transport())
 	req.AppendHeader(&h)
+	k.ch.pin(req)
 	res, err := k.ds.Do(ctx, req)
 	if err != nil {
 		return fmt.Errorf("REFER: %w", err)

@@ -2,6 +2,7 @@ package siptest
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -160,12 +162,19 @@ func trimCR(s string) string {
 
 func (p *Phone) readRTP() {
 	buf := make([]byte, 1500)
+	oob := make([]byte, 128)
+	kernelTime := enableTimestamps(p.rtp)
 	for {
-		n, err := p.rtp.Read(buf)
+		n, oobn, _, _, err := p.rtp.ReadMsgUDP(buf, oob)
 		if err != nil {
 			return
 		}
 		at := time.Now()
+		if kernelTime {
+			if t, ok := rxTimestamp(oob[:oobn]); ok {
+				at = t // when the kernel took the packet: no scheduling noise of ours
+			}
+		}
 		var pkt rtp.Packet
 		if pkt.Unmarshal(buf[:n]) != nil {
 			continue
@@ -296,4 +305,34 @@ func (p *Phone) SendTone(d time.Duration) error {
 		time.Sleep(time.Until(start.Add(time.Duration(i+1) * 20 * time.Millisecond)))
 	}
 	return nil
+}
+
+// enableTimestamps asks the kernel to stamp received packets
+// (SO_TIMESTAMPNS), so arrival times do not include our own scheduling.
+func enableTimestamps(c *net.UDPConn) bool {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok := false
+	_ = raw.Control(func(fd uintptr) {
+		ok = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1) == nil
+	})
+	return ok
+}
+
+// rxTimestamp reads the SCM_TIMESTAMPNS control message.
+func rxTimestamp(oob []byte) (time.Time, bool) {
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err != nil {
+		return time.Time{}, false
+	}
+	for _, m := range msgs {
+		if m.Header.Level == syscall.SOL_SOCKET && m.Header.Type == syscall.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+			sec := int64(binary.LittleEndian.Uint64(m.Data[0:8]))
+			nsec := int64(binary.LittleEndian.Uint64(m.Data[8:16]))
+			return time.Unix(sec, nsec), true
+		}
+	}
+	return time.Time{}, false
 }
