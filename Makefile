@@ -12,13 +12,14 @@ HTTP     ?= 127.0.0.1:8080
 RACE_PKGS := ./channels ./channels/thread/... ./channels/web/... ./channels/channeltest/... \
 	./channels/sip/flood/... ./channels/sip/sipcheck/... ./channels/sip/tts/... ./runtime/verbs/... ./runtime/luamod/... ./runtime/applog/... ./store/... ./apps/... \
 	./runtime/engine/... ./api/...
-# Integration packages, without -race: the hostile scripts (CPU and memory
-# limits the race detector would distort) run alone first, as their limits
-# are wall-clock; then the real servers and subprocesses: the XMPP channel
-# against Prosody, the SMS channel against the npm SMSC, the SIP channel
-# against sipp and sipsak, the binary.
-SANDBOX_PKGS := ./runtime/sandbox/...
-INTEG_PKGS := ./channels/sip ./channels/sms/... ./channels/xmpp/... ./cmd/...
+# Integration packages, without -race. First, one at a time, the packages
+# whose limits are wall-clock: the hostile scripts (CPU and memory limits the
+# race detector would distort) and the SIP channel (RTP measured against its
+# 20 ms slots, against sipp and sipsak). Then the other real servers and
+# subprocesses: the XMPP channel against Prosody, the SMS channel against
+# the npm SMSC, the binary.
+TIMED_PKGS := ./runtime/sandbox/... ./channels/sip
+INTEG_PKGS := ./channels/sms/... ./channels/xmpp/... ./cmd/...
 
 .PHONY: all build run test test-deps unit integration bench vet clean
 
@@ -40,7 +41,7 @@ unit:
 	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
 
 integration: build
-	$(GO) test -count=1 -timeout 10m $(SANDBOX_PKGS)
+	$(GO) test -count=1 -p 1 -timeout 10m $(TIMED_PKGS)
 	CHORUS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m $(INTEG_PKGS)
 
 test: test-deps vet unit integration
