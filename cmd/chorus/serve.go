@@ -288,38 +288,22 @@ func startServer(sc serveConfig) (*server, error) {
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.addrs.sync(ctx)
-	if s.sip != nil {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			if err := s.sip.Serve(bg); err != nil && bg.Err() == nil {
-				log.Error("sip channel stopped", "err", err)
-			}
-		}()
-	}
-	s.wg.Add(4)
+	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "err", err)
 		}
 	}()
-	go func() {
-		defer s.wg.Done()
-		_ = s.web.Serve(bg)
-	}()
-	go func() {
-		defer s.wg.Done()
-		if err := s.xmpp.Serve(bg); err != nil && bg.Err() == nil {
-			log.Error("xmpp channel stopped", "err", err)
-		}
-	}()
-	go func() {
-		defer s.wg.Done()
-		if err := s.sms.Serve(bg); err != nil && bg.Err() == nil {
-			log.Error("sms channel stopped", "err", err)
-		}
-	}()
+	for _, ch := range s.channels() {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := ch.Serve(bg); err != nil && bg.Err() == nil {
+				log.Error("channel stopped", "network", string(ch.Network()), "err", err)
+			}
+		}()
+	}
 	if s.sip != nil {
 		log.Info("chorus is serving", "http", "http://"+s.ln.Addr().String(), "sip", s.sip.Addr().String(), "data", sc.Data)
 	} else {
