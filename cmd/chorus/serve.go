@@ -378,6 +378,13 @@ func (s *server) channels() []channels.Channel {
 }
 
 func (s *server) close() {
+	if s.sip != nil {
+		// The SIP channel binds its sockets when built: release them even
+		// when the server failed to start (after a shutdown this is a no-op).
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = s.sip.Shutdown(ctx)
+		cancel()
+	}
 	if s.tts != nil {
 		_ = s.tts.Close()
 	}
