@@ -468,7 +468,7 @@ func (c *Channel) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
 		return
 	}
-	ua := sipgo.DialogUA{Client: c.client(req.Transport()), ContactHDR: c.contact(c.userOf(local), req.Transport())}
+	ua := sipgo.DialogUA{Client: c.client(req.Transport()), ContactHDR: c.contact(c.userOf(local), req.Transport()), RewriteContact: overConnection(req.Transport())}
 	ds, err := ua.ReadInvite(req, tx)
 	if err != nil {
 		conn.Close()

@@ -11,6 +11,9 @@
 //		Handler: engine,                // a channels.Handler
 //		NewID:   ids.New,
 //		Listen:  "0.0.0.0:5060",        // UDP and TCP; port 0 picks a free one (see Addr)
+//		TLSListen: "0.0.0.0:5061",      // optional SIP over TLS, with TLSConfig (see TLSAddr)
+//		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
+//		WSListen:  "0.0.0.0:8088",      // optional SIP over WebSocket, RFC 7118 (see WSAddr)
 //		Domain:  "chorus.example.org",  // apps are sip:<app>@chorus.example.org
 //		TTS:     synth,                 // *tts.Synth: what Play speaks
 //		Resolve: func(ctx context.Context, a channels.Address) (bool, error) { ... },
@@ -18,6 +21,16 @@
 //	})
 //	go ch.Serve(ctx)
 //	defer ch.Shutdown(shutdownCtx)
+//
+// # Transports
+//
+// Requests arrive on UDP and TCP at Listen, and when configured on TLS at
+// TLSListen and on WebSocket (ws://, subprotocol "sip") at WSListen. Our
+// Contact names the transport and listener a request came on; requests we
+// send in a TLS or WebSocket dialog (BYE, REFER) go back over the
+// connection the caller opened (its Contact is often not reachable, e.g.
+// a browser's *.invalid). The media is RTP over UDP whatever the
+// signalling transport.
 //
 // # Addresses
 //

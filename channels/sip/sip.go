@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,16 @@ type Config struct {
 	// Requests reach an app when their Request-URI host is Domain or one of
 	// our listen addresses. Default: the listen host.
 	Domain string
+	// TLSListen, when set, is the host:port of a SIP over TLS listener
+	// (RFC 3261 "TLS" transport; port 0 picks a free one, see TLSAddr).
+	// TLSConfig (with its Certificates) is then required.
+	TLSListen string
+	TLSConfig *tls.Config
+	// WSListen, when set, is the host:port of a SIP over WebSocket
+	// listener (RFC 7118, plain ws:// with the "sip" subprotocol; port 0
+	// picks a free one, see WSAddr). Put a TLS-terminating proxy in front
+	// for wss://.
+	WSListen string
 	// RTPPorts bounds the UDP ports of media (inclusive); zero: any free port.
 	RTPPorts [2]int
 	// TTS speaks Play's text. Without it Play of text fails (URLs still play).
@@ -64,14 +75,20 @@ type Channel struct {
 	cfg Config
 	log *slog.Logger
 
-	ua     *sipgo.UserAgent
-	srv    *sipgo.Server
-	cliUDP *sipgo.Client
-	cliTCP *sipgo.Client
-	udp    *net.UDPConn
-	tcp    *net.TCPListener
-	addr   netip.AddrPort // bound address (UDP and TCP share the port)
-	ip     netip.Addr     // advertised in Contact and SDP
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	cliUDP  *sipgo.Client
+	cliTCP  *sipgo.Client
+	cliTLS  *sipgo.Client // nil without TLSListen
+	cliWS   *sipgo.Client // nil without WSListen
+	udp     *net.UDPConn
+	tcp     *net.TCPListener
+	tlsLn   net.Listener   // nil without TLSListen
+	wsLn    net.Listener   // nil without WSListen
+	addr    netip.AddrPort // bound address (UDP and TCP share the port)
+	tlsAddr netip.AddrPort
+	wsAddr  netip.AddrPort
+	ip      netip.Addr // advertised in Contact and SDP
 
 	threads *thread.Threads
 	routes  *routeCache
@@ -114,15 +131,45 @@ func New(cfg Config) (*Channel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sip: listen address %q: want ip:port (e.g. 127.0.0.1:5060): %w", cfg.Listen, err)
 	}
+	if cfg.TLSListen != "" && (cfg.TLSConfig == nil || len(cfg.TLSConfig.Certificates) == 0 && cfg.TLSConfig.GetCertificate == nil) {
+		return nil, errors.New("sip: TLSListen needs a TLSConfig with a certificate (set sip.tls_cert and sip.tls_key)")
+	}
 	udp, tcp, err := listenBoth(ap)
 	if err != nil {
 		return nil, err
+	}
+	var tlsLn, wsLn net.Listener
+	closeAll := func() {
+		udp.Close()
+		tcp.Close()
+		if tlsLn != nil {
+			tlsLn.Close()
+		}
+		if wsLn != nil {
+			wsLn.Close()
+		}
+	}
+	if cfg.TLSListen != "" {
+		l, err := listenTCP("tls", cfg.TLSListen)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		tlsLn = tls.NewListener(l, cfg.TLSConfig)
+	}
+	if cfg.WSListen != "" {
+		if wsLn, err = listenTCP("ws", cfg.WSListen); err != nil {
+			closeAll()
+			return nil, err
+		}
 	}
 	c := &Channel{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		udp:       udp,
 		tcp:       tcp,
+		tlsLn:     tlsLn,
+		wsLn:      wsLn,
 		addr:      netip.AddrPortFrom(ap.Addr().Unmap(), uint16(udp.LocalAddr().(*net.UDPAddr).Port)),
 		calls:     map[string]*call{},
 		routes:    newRouteCache(4096),
@@ -130,6 +177,14 @@ func New(cfg Config) (*Channel, error) {
 		ready:     make(chan struct{}),
 		stopServe: make(chan struct{}),
 		drained:   make(chan struct{}),
+	}
+	if tlsLn != nil {
+		c.tlsAddr = tlsLn.Addr().(*net.TCPAddr).AddrPort()
+		c.tlsAddr = netip.AddrPortFrom(c.tlsAddr.Addr().Unmap(), c.tlsAddr.Port())
+	}
+	if wsLn != nil {
+		c.wsAddr = wsLn.Addr().(*net.TCPAddr).AddrPort()
+		c.wsAddr = netip.AddrPortFrom(c.wsAddr.Addr().Unmap(), c.wsAddr.Port())
 	}
 	c.ip = c.addr.Addr()
 	if c.ip.IsUnspecified() {
@@ -154,16 +209,20 @@ func New(cfg Config) (*Channel, error) {
 	if err == nil {
 		c.cliTCP, err = sipgo.NewClient(c.ua, sipgo.WithClientHostname(host), sipgo.WithClientPort(int(c.addr.Port())), sipgo.WithClientLogger(c.log))
 	}
+	if err == nil && tlsLn != nil {
+		c.cliTLS, err = sipgo.NewClient(c.ua, sipgo.WithClientHostname(host), sipgo.WithClientPort(int(c.tlsAddr.Port())), sipgo.WithClientLogger(c.log))
+	}
+	if err == nil && wsLn != nil {
+		c.cliWS, err = sipgo.NewClient(c.ua, sipgo.WithClientHostname(host), sipgo.WithClientPort(int(c.wsAddr.Port())), sipgo.WithClientLogger(c.log))
+	}
 	if err != nil {
-		udp.Close()
-		tcp.Close()
+		closeAll()
 		c.pacer.close()
 		return nil, fmt.Errorf("sip: starting the SIP stack: %w", err)
 	}
 	th, err := thread.New(thread.Config{Handler: cfg.Handler, Send: c.sendMessage, NewID: cfg.NewID, Logger: c.log})
 	if err != nil {
-		udp.Close()
-		tcp.Close()
+		closeAll()
 		c.pacer.close()
 		return nil, err
 	}
@@ -194,6 +253,19 @@ func listenBoth(ap netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
 	return nil, nil, fmt.Errorf("sip: listen tcp %s: %w (is another SIP server running there?)", ap, last)
 }
 
+// listenTCP binds a TCP listener for the TLS or WebSocket transport.
+func listenTCP(what, hostport string) (*net.TCPListener, error) {
+	ap, err := netip.ParseAddrPort(hostport)
+	if err != nil {
+		return nil, fmt.Errorf("sip: %s listen address %q: want ip:port (e.g. 127.0.0.1:5061): %w", what, hostport, err)
+	}
+	l, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(ap))
+	if err != nil {
+		return nil, fmt.Errorf("sip: listen %s %s: %w (is another server running there?)", what, ap, err)
+	}
+	return l, nil
+}
+
 // outboundIP is the address other hosts reach us on when we listen on all
 // interfaces: the one the default route uses (no packet is sent).
 func outboundIP(v6 bool) netip.Addr {
@@ -217,6 +289,12 @@ func (c *Channel) Network() channels.Network { return channels.SIP }
 // Addr is the bound address (UDP and TCP use the same port).
 func (c *Channel) Addr() netip.AddrPort { return c.addr }
 
+// TLSAddr is the bound address of the TLS listener (invalid without TLSListen).
+func (c *Channel) TLSAddr() netip.AddrPort { return c.tlsAddr }
+
+// WSAddr is the bound address of the WebSocket listener (invalid without WSListen).
+func (c *Channel) WSAddr() netip.AddrPort { return c.wsAddr }
+
 // Domain is the host part of our addresses.
 func (c *Channel) Domain() string { return c.cfg.Domain }
 
@@ -231,11 +309,20 @@ func (c *Channel) Serve(ctx context.Context) error {
 		return errors.New("sip: Serve called twice")
 	}
 	defer close(c.served)
-	errc := make(chan error, 2)
+	errc := make(chan error, 4)
 	go func() { errc <- c.srv.ServeUDP(c.udp) }()
 	go func() { errc <- c.srv.ServeTCP(c.tcp) }()
+	attrs := []any{"udp", c.addr.String(), "tcp", c.addr.String()}
+	if c.tlsLn != nil {
+		go func() { errc <- c.srv.ServeTLS(c.tlsLn) }()
+		attrs = append(attrs, "tls", c.tlsAddr.String())
+	}
+	if c.wsLn != nil {
+		go func() { errc <- c.srv.ServeWS(c.wsLn) }()
+		attrs = append(attrs, "ws", c.wsAddr.String())
+	}
 	go c.markReady(ctx)
-	c.log.Info("sip: listening", "udp", c.addr.String(), "tcp", c.addr.String(), "domain", c.cfg.Domain)
+	c.log.Info("sip: listening", append(attrs, "domain", c.cfg.Domain)...)
 	sweep := time.NewTicker(10 * time.Second)
 	defer sweep.Stop()
 	lastRoutes := time.Now()
@@ -261,9 +348,19 @@ func (c *Channel) Serve(ctx context.Context) error {
 			}
 		}
 	}
+	c.closeListeners()
+	return err
+}
+
+func (c *Channel) closeListeners() {
 	c.udp.Close()
 	c.tcp.Close()
-	return err
+	if c.tlsLn != nil {
+		c.tlsLn.Close()
+	}
+	if c.wsLn != nil {
+		c.wsLn.Close()
+	}
 }
 
 // markReady closes c.ready once sipgo serves the UDP socket (requests sent
@@ -337,8 +434,7 @@ func (c *Channel) Shutdown(ctx context.Context) error {
 	close(c.stopServe)
 	c.pacer.close()
 	c.ua.Close()
-	c.udp.Close()
-	c.tcp.Close()
+	c.closeListeners()
 	return errors.Join(err, terr)
 }
 
@@ -446,7 +542,7 @@ func (c *Channel) ours(host string) bool {
 		return false
 	}
 	ip = ip.Unmap()
-	if ip == c.addr.Addr() || ip == c.ip {
+	if ip == c.addr.Addr() || ip == c.ip || c.tlsAddr.IsValid() && ip == c.tlsAddr.Addr() || c.wsAddr.IsValid() && ip == c.wsAddr.Addr() {
 		return true
 	}
 	if c.addr.Addr().IsUnspecified() {
@@ -590,10 +686,32 @@ func (c *Channel) failLookup(req *sip.Request, tx sip.ServerTransaction, err err
 
 // client is the sipgo client for a transport.
 func (c *Channel) client(transport string) *sipgo.Client {
-	if strings.EqualFold(transport, "tcp") {
+	switch strings.ToLower(transport) {
+	case "tcp":
+		return c.cliTCP
+	case "tls":
+		if c.cliTLS != nil {
+			return c.cliTLS
+		}
+		return c.cliTCP // dialling out over TLS needs no listener
+	case "ws", "wss":
+		if c.cliWS != nil {
+			return c.cliWS
+		}
 		return c.cliTCP
 	}
 	return c.cliUDP
+}
+
+// overConnection reports whether requests to the far end must go back
+// over the connection its request came on: TLS and WebSocket clients
+// (browsers, phones behind NAT) are not reachable at their Contact.
+func overConnection(transport string) bool {
+	switch strings.ToLower(transport) {
+	case "tls", "ws", "wss":
+		return true
+	}
+	return false
 }
 
 // pin makes a UDP request leave from our listening socket (the address in
@@ -606,10 +724,18 @@ func (c *Channel) pin(req *sip.Request) {
 
 // contact is our Contact header for a transport.
 func (c *Channel) contact(user, transport string) sip.ContactHeader {
-	h := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: c.ip.String(), Port: int(c.addr.Port())}}
-	if strings.EqualFold(transport, "tcp") {
+	port := c.addr.Port()
+	tr := strings.ToLower(transport)
+	switch {
+	case tr == "tls" && c.tlsAddr.IsValid():
+		port = c.tlsAddr.Port()
+	case (tr == "ws" || tr == "wss") && c.wsAddr.IsValid():
+		port = c.wsAddr.Port()
+	}
+	h := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: c.ip.String(), Port: int(port)}}
+	if tr != "" && tr != "udp" {
 		h.Address.UriParams = sip.NewParams()
-		h.Address.UriParams.Add("transport", "tcp")
+		h.Address.UriParams.Add("transport", tr)
 	}
 	return h
 }

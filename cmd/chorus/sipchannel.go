@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -22,8 +23,16 @@ func (s *server) newSIP(fc *fileConfig, data, listen string) (*sip.Channel, erro
 	if err != nil {
 		return nil, err
 	}
-	if fc.SIP.TLSListen != "" || fc.SIP.WSListen != "" {
-		s.log.Warn("sip: tls_listen and ws_listen are not served by this build yet; SIP runs on UDP and TCP only", "listen", listen)
+	var tlsConf *tls.Config
+	if fc.SIP.TLSListen != "" {
+		if fc.SIP.TLSCert == "" || fc.SIP.TLSKey == "" {
+			return nil, fmt.Errorf("sip: tls_listen %s needs tls_cert and tls_key (PEM files)", fc.SIP.TLSListen)
+		}
+		cert, err := tls.LoadX509KeyPair(fc.SIP.TLSCert, fc.SIP.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("sip: loading tls_cert %s and tls_key %s: %w", fc.SIP.TLSCert, fc.SIP.TLSKey, err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	engineName := fc.SIP.TTS
 	if engineName == "" {
@@ -49,6 +58,9 @@ func (s *server) newSIP(fc *fileConfig, data, listen string) (*sip.Channel, erro
 		Handler:       s.eng,
 		NewID:         engine.NewID,
 		Listen:        listen,
+		TLSListen:     fc.SIP.TLSListen,
+		TLSConfig:     tlsConf,
+		WSListen:      fc.SIP.WSListen,
 		Domain:        domain,
 		RTPPorts:      [2]int{lo, hi},
 		TTS:           synth, // nil: Play of text fails with a clear error

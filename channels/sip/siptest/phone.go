@@ -2,6 +2,7 @@ package siptest
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -49,9 +51,31 @@ type Packet struct {
 	Silent bool // a G.711 payload of silence only
 }
 
-// Call places a call from 127.0.0.1 to sip:user@target and waits for the
-// answer (ctx bounds it).
+// Call places a call over UDP from 127.0.0.1 to sip:user@target and waits
+// for the answer (ctx bounds it).
 func Call(ctx context.Context, target netip.AddrPort, user string) (*Phone, error) {
+	return CallWith(ctx, CallOptions{Target: target, User: user})
+}
+
+// CallOptions describe a call of CallWith.
+type CallOptions struct {
+	Target    netip.AddrPort
+	User      string
+	Transport string      // "udp" (default), "tcp" or "tls"
+	TLS       *tls.Config // for "tls": how to trust the server (RootCAs)
+}
+
+// InviteResponse is the 200 OK that answered the call.
+func (p *Phone) InviteResponse() *sip.Response { return p.dialog.InviteResponse }
+
+// CallWith places a call as Call does, over opts.Transport (the media is
+// RTP over UDP whatever the signalling transport).
+func CallWith(ctx context.Context, opts CallOptions) (*Phone, error) {
+	target, user := opts.Target, opts.User
+	transport := strings.ToLower(opts.Transport)
+	if transport == "" {
+		transport = "udp"
+	}
 	p := &Phone{bye: make(chan struct{}), seq: 1000, ts: 8000}
 	var err error
 	if p.udp, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
@@ -66,14 +90,22 @@ func Call(ctx context.Context, target netip.AddrPort, user string) (*Phone, erro
 		p.Close()
 		return nil, err
 	}
-	if p.ua, err = sipgo.NewUA(sipgo.WithUserAgent("siptest-phone"), sipgo.WithUserAgentHostname("127.0.0.1")); err != nil {
+	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent("siptest-phone"), sipgo.WithUserAgentHostname("127.0.0.1")}
+	if opts.TLS != nil {
+		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(opts.TLS))
+	}
+	if p.ua, err = sipgo.NewUA(uaOpts...); err != nil {
 		return fail(err)
 	}
 	if p.srv, err = sipgo.NewServer(p.ua); err != nil {
 		return fail(err)
 	}
 	hp := "127.0.0.1:" + strconv.Itoa(port)
-	if p.cli, err = sipgo.NewClient(p.ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientPort(port), sipgo.WithClientConnectionAddr(hp)); err != nil {
+	cliOpts := []sipgo.ClientOption{sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientPort(port)}
+	if transport == "udp" {
+		cliOpts = append(cliOpts, sipgo.WithClientConnectionAddr(hp))
+	}
+	if p.cli, err = sipgo.NewClient(p.ua, cliOpts...); err != nil {
 		return fail(err)
 	}
 	p.srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
@@ -93,9 +125,17 @@ func Call(ctx context.Context, target netip.AddrPort, user string) (*Phone, erro
 	rtpPort := p.rtp.LocalAddr().(*net.UDPAddr).Port
 	offer := fmt.Sprintf("v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
 		"m=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n", rtpPort)
-	dua := sipgo.DialogUA{Client: p.cli, ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "phone", Host: "127.0.0.1", Port: port}}}
+	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "phone", Host: "127.0.0.1", Port: port}}
 	uri := sip.Uri{Scheme: "sip", User: user, Host: target.Addr().String(), Port: int(target.Port())}
+	if transport != "udp" {
+		contact.Address.UriParams = sip.NewParams()
+		contact.Address.UriParams.Add("transport", transport)
+		uri.UriParams = sip.NewParams()
+		uri.UriParams.Add("transport", transport)
+	}
+	dua := sipgo.DialogUA{Client: p.cli, ContactHDR: contact, RewriteContact: transport != "udp"}
 	req := sip.NewRequest(sip.INVITE, uri)
+	req.SetTransport(strings.ToUpper(transport))
 	req.SetBody([]byte(offer))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	from := &sip.FromHeader{DisplayName: "Test Phone", Address: sip.Uri{Scheme: "sip", User: "phone", Host: "127.0.0.1"}, Params: sip.NewParams()}
