@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -102,6 +103,8 @@ type Channel struct {
 	closed  bool
 	wg      sync.WaitGroup // inbound call handlers
 	drained chan struct{}
+
+	badResponses atomic.Int64 // malformed responses dropped (the first is logged)
 
 	stopServe chan struct{} // closed at the end of Shutdown
 	serveOnce sync.Once
@@ -198,7 +201,8 @@ func New(cfg Config) (*Channel, error) {
 	c.pacer = newPacer()
 
 	host := c.ip.String()
-	c.ua, err = sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(c.cfg.Domain))
+	c.ua, err = sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(c.cfg.Domain),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(c.readFilter)))
 	if err == nil {
 		c.srv, err = sipgo.NewServer(c.ua, sipgo.WithServerLogger(c.log))
 	}
@@ -494,6 +498,45 @@ func (c *Channel) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 		}
 		h(req, tx)
 	}
+}
+
+// readFilter sees every datagram (UDP) and frame (WebSocket) before
+// sipgo parses it: a response sipcheck.Response refuses (no To/From/
+// Call-ID/CSeq/Via, more than one Via, a bad Content-Length, another SIP
+// version...) is dropped before it reaches a transaction, so it neither
+// completes nor confuses one; the first is logged at Warn, the others at
+// Debug. On TCP and TLS sipgo hands the filter raw stream chunks, not
+// messages, so those responses go through unchecked.
+func (c *Channel) readFilter(info sip.TransportReadProps, data []byte) ([]byte, error) {
+	switch info.Transport {
+	case "UDP", "WS", "WSS", "udp", "ws", "wss":
+	default:
+		return data, nil
+	}
+	if len(data) < 8 || string(data[:4]) != "SIP/" {
+		return data, nil // requests are checked in guard
+	}
+	msg, err := sip.ParseMessage(data)
+	if err != nil {
+		return data, nil // sipgo refuses it itself
+	}
+	res, ok := msg.(*sip.Response)
+	if !ok {
+		return data, nil
+	}
+	if drop, why := sipcheck.Response(res); drop {
+		remote := ""
+		if info.RemoteAddr != nil {
+			remote = info.RemoteAddr.String()
+		}
+		level := slog.LevelDebug
+		if c.badResponses.Add(1) == 1 {
+			level = slog.LevelWarn
+		}
+		c.log.Log(context.Background(), level, "sip: malformed response dropped (further ones are logged at debug level)", "remote", remote, "status", res.StatusCode, "why", why)
+		return nil, nil // len 0: sipgo skips it
+	}
+	return data, nil
 }
 
 // admit applies the flood limiter to requests outside a dialog (ACK,
