@@ -20,6 +20,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -629,6 +630,9 @@ func startKamailio(p pinning) (netip.AddrPort, func(), error) {
 // streamLevels are the concurrencies (h) tries, in order, until one fails.
 var streamLevels = []int{100, 200, 300, 400, 500, 750, 1000, 1500}
 
+// hLevels replaces streamLevels: each level is measured and reported.
+var hLevels = flag.String("hlevels", "", "(h) only: measure these concurrencies (comma-separated) and report each, instead of stepping up until one fails")
+
 const (
 	streamSetupRate = 250             // calls per second while a level is set up
 	streamWindow    = 3 * time.Second // lateness is measured over this window
@@ -643,6 +647,10 @@ type rtpResult struct {
 	Lost     int     `json:"lost"`     // slots (by RTP timestamp) with no packet
 	WorstMs  float64 `json:"worst_ms"` // worst lateness
 	KernelTS bool    `json:"kernel_ts"`
+	// Steal is the share of the window the hypervisor took core 0 away
+	// from this VM (/proc/stat): a stolen core sends nothing, so late
+	// packets under steal are not the pacer's.
+	Steal float64 `json:"-"`
 }
 
 func (r rtpResult) lateShare() float64 {
@@ -660,10 +668,24 @@ func benchStreams(ctx context.Context, sr *sipRig, promptLen time.Duration) {
 	if err != nil {
 		fail(fmt.Errorf("(h): %w", err))
 	}
+	levels, each := streamLevels, false
+	if *hLevels != "" {
+		levels, each = nil, true
+		for _, f := range strings.Split(*hLevels, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				fail(fmt.Errorf("-hlevels %q: want positive numbers separated by commas", *hLevels))
+			}
+			levels = append(levels, n)
+		}
+	}
 	best, why := 0, ""
 	var bestRes rtpResult
 	deadline := time.Now().Add(90 * time.Second)
-	for _, n := range streamLevels {
+	if each {
+		deadline = time.Now().Add(time.Duration(len(levels)) * 30 * time.Second)
+	}
+	for _, n := range levels {
 		setup := time.Duration(float64(n) / streamSetupRate * float64(time.Second))
 		if time.Now().Add(setup + streamWindow + 5*time.Second).After(deadline) {
 			why = "time bound of the figure reached"
@@ -677,6 +699,13 @@ func benchStreams(ctx context.Context, sr *sipRig, promptLen time.Duration) {
 		if err != nil {
 			fail(fmt.Errorf("(h) with %d calls: %w", n, err))
 		}
+		if each {
+			_, w := st.verdict(n)
+			fmt.Printf("    (h) %4d calls: %.2f %% late or lost (%d late, %d lost of %d; worst %.1f ms; %d streams; core 0 stolen %.0f %%) %s\n",
+				n, 100*res.lateShare(), res.Late, res.Lost, res.Packets+res.Lost, res.WorstMs, res.Streams, 100*res.Steal, w)
+			time.Sleep(500 * time.Millisecond)
+			continue
+		}
 		if ok, w := st.verdict(n); !ok {
 			why = fmt.Sprintf("%d calls: %s", n, w)
 			break
@@ -686,11 +715,14 @@ func benchStreams(ctx context.Context, sr *sipRig, promptLen time.Duration) {
 			break
 		}
 		if res.lateShare() >= 0.01 {
-			why = fmt.Sprintf("%d calls: %.2f %% late or lost (worst %.1f ms)", n, 100*res.lateShare(), res.WorstMs)
+			why = fmt.Sprintf("%d calls: %.2f %% late or lost (%d late, %d lost of %d; worst %.1f ms; core 0 stolen by the host %.0f %% of the window)", n, 100*res.lateShare(), res.Late, res.Lost, res.Packets+res.Lost, res.WorstMs, 100*res.Steal)
 			break
 		}
 		best, bestRes = n, res
 		time.Sleep(500 * time.Millisecond)
+	}
+	if each {
+		return
 	}
 	measured := "none of the levels met the bound"
 	if best > 0 {
@@ -698,7 +730,7 @@ func benchStreams(ctx context.Context, sr *sipRig, promptLen time.Duration) {
 		if !bestRes.KernelTS {
 			clock = "receiver clock"
 		}
-		measured = fmt.Sprintf("%s: %.2f %% late, worst %.1f ms", clock, 100*bestRes.lateShare(), bestRes.WorstMs)
+		measured = fmt.Sprintf("%s: %.2f %% late, worst %.1f ms; core 0 stolen %.0f %%", clock, 100*bestRes.lateShare(), bestRes.WorstMs, 100*bestRes.Steal)
 	}
 	fmt.Printf("(h) concurrent RTP streams:  %8d calls    each streaming a prompt, < 1 %% packets > 5 ms late at the receiver (%s; next: %s; %s)   (target >= 500)\n",
 		best, measured, why, p.note)
@@ -761,8 +793,10 @@ func streamLevel(ctx context.Context, p pinning, self, scen string, target netip
 	}()
 	time.Sleep(setup + time.Second)
 	fmt.Fprintln(stdin, "start")
+	stole, t0 := stealTicks(0), time.Now()
 	time.Sleep(streamWindow)
 	fmt.Fprintln(stdin, "stop")
+	steal := float64(stealTicks(0)-stole) / clockTicks / time.Since(t0).Seconds()
 	var res rtpResult
 	if !lines.Scan() {
 		return res, sippStats{}, fmt.Errorf("the RTP receiver gave no result: %v", lines.Err())
@@ -770,6 +804,7 @@ func streamLevel(ctx context.Context, p pinning, self, scen string, target netip
 	if err := json.Unmarshal(lines.Bytes(), &res); err != nil {
 		return res, sippStats{}, fmt.Errorf("the RTP receiver's result %q: %w", lines.Text(), err)
 	}
+	res.Steal = steal
 	d := <-sdone
 	return res, d.st, d.err
 }
@@ -884,6 +919,27 @@ func rtpReceiverMain(n int) {
 			return
 		}
 	}
+}
+
+// clockTicks is USER_HZ, the unit of /proc/stat (100 on Linux).
+const clockTicks = 100
+
+// stealTicks is the steal time of a core so far (/proc/stat, the 8th
+// number of its cpuN line): time the hypervisor ran something else while
+// this VM wanted the core. 0 when unknown.
+func stealTicks(core int) int64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	prefix := "cpu" + strconv.Itoa(core) + " "
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); strings.HasPrefix(line, prefix) && len(f) > 8 {
+			n, _ := strconv.ParseInt(f[8], 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // kernelTime reads an SCM_TIMESTAMPNS control message.
