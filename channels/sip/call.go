@@ -37,6 +37,11 @@ type call struct {
 	sdpVer atomic.Uint64
 	dir    string // our current direction in SDP
 
+	// lateOffer: the INVITE had no SDP; our 200 carries the offer and
+	// the ACK the answer (RFC 3261 13.2.1), handed over on ackSDP.
+	lateOffer bool
+	ackSDP    chan []byte
+
 	answered atomic.Bool
 	final    atomic.Bool // a final response was sent (inbound)
 	mu       sync.Mutex  // guards answering, sdp state
@@ -112,9 +117,16 @@ func (k *call) Answer(ctx context.Context) error {
 	if k.final.Load() {
 		return errors.New("sip: answer: the call was already rejected")
 	}
-	k.dir = answerDirection(k.offer.direction)
-	k.media.setRemote(k.offer, k.pt)
-	res := sip.NewSDPResponseFromRequest(k.ds.InviteRequest, k.sdp())
+	var body []byte
+	if k.lateOffer {
+		k.dir = "sendrecv"
+		body = buildSDP(k.sessID, k.sdpVer.Load(), k.ch.ip, int(k.media.local.Port()), []int{ptPCMU, ptPCMA}, lateOfferDTMF, k.dir)
+	} else {
+		k.dir = answerDirection(k.offer.direction)
+		k.media.setRemote(k.offer, k.pt)
+		body = k.sdp()
+	}
+	res := sip.NewSDPResponseFromRequest(k.ds.InviteRequest, body)
 	res.AppendHeader(sip.NewHeader("Allow", allow))
 	k.final.Store(true)
 	k.answered.Store(true)
@@ -124,8 +136,49 @@ func (k *call) Answer(ctx context.Context) error {
 		k.end(channels.ErrHangup)
 		return fmt.Errorf("sip: answering the call failed (no ACK or the caller left): %w", err)
 	}
+	if k.lateOffer {
+		return k.takeAckAnswer()
+	}
 	return nil
 }
+
+// lateOfferDTMF is the telephone-event payload type of our offer in a
+// 200 OK to an INVITE without SDP.
+const lateOfferDTMF = 101
+
+// takeAckAnswer applies the SDP answer the ACK carried (late offer). An
+// ACK without a usable answer ends the call (RFC 3261 13.3.1.4: the UAS
+// then hangs up with BYE).
+func (k *call) takeAckAnswer() error {
+	var body []byte
+	select {
+	case body = <-k.ackSDP:
+	default:
+	}
+	ans, err := parseSDP(body)
+	if err == nil && len(body) == 0 {
+		err = errors.New("the ACK carried no SDP answer")
+	}
+	pt, ok := 0, false
+	if err == nil {
+		pt, ok = chooseCodec(ans)
+		if !ok {
+			err = errors.New("the SDP answer in the ACK has neither PCMU nor PCMA")
+		}
+	}
+	if err != nil {
+		k.ch.log.Info("sip: late-offer call without a usable answer; hanging up", "session", k.info.ID, "err", err)
+		k.end(errNoAnswer)
+		return fmt.Errorf("sip: answer: %w: %w", err, channels.ErrHangup)
+	}
+	k.lateOffer = false
+	k.offer, k.pt = ans, pt
+	k.dir = answerDirection(ans.direction)
+	k.media.setRemote(ans, pt)
+	return nil
+}
+
+var errNoAnswer = errors.New("no usable SDP answer in the ACK")
 
 // hangupErr maps a cancelled call's cause to the channels errors.
 func hangupErr(cause error) error {
@@ -448,19 +501,24 @@ func (c *Channel) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if h := req.ContentType(); h != nil {
 		ct = strings.ToLower(h.Value())
 	}
-	if len(req.Body()) == 0 || !strings.HasPrefix(ct, "application/sdp") {
-		respond(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 chorus "an SDP offer in the INVITE is required"`))
+	// No body: a late offer (RFC 3261 13.2.1): our 200 offers, the ACK answers.
+	late := len(req.Body()) == 0
+	if !late && !strings.HasPrefix(ct, "application/sdp") {
+		respond(tx, req, 415, "Unsupported Media Type", sip.NewHeader("Accept", "application/sdp"))
 		return
 	}
-	offer, err := parseSDP(req.Body())
-	if err != nil {
-		respond(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 chorus "`+strings.ReplaceAll(err.Error(), `"`, "'")+`"`))
-		return
-	}
-	pt, ok := chooseCodec(offer)
-	if !ok {
-		respond(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", `305 chorus "only PCMU and PCMA are supported"`))
-		return
+	offer, pt := sdpInfo{dtmfPT: -1, direction: "sendrecv"}, ptPCMU
+	if !late {
+		offer, err = parseSDP(req.Body())
+		if err != nil {
+			respond(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 chorus "`+strings.ReplaceAll(err.Error(), `"`, "'")+`"`))
+			return
+		}
+		var ok bool
+		if pt, ok = chooseCodec(offer); !ok {
+			respond(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", `305 chorus "only PCMU and PCMA are supported"`))
+			return
+		}
 	}
 	conn, err := listenRTP(c.ip, c.cfg.RTPPorts)
 	if err != nil {
@@ -492,6 +550,8 @@ func (c *Channel) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	k.ds = ds
 	k.offer = offer
 	k.pt = pt
+	k.lateOffer = late
+	k.ackSDP = make(chan []byte, 1)
 	k.media = newMedia(conn, c.pacer, c.log)
 	k.media.onDigit = k.digit
 	k.media.timeout = c.cfg.RTPTimeout

@@ -45,7 +45,11 @@
 //
 // An INVITE with an SDP offer (PCMU or PCMA, telephone-event when offered)
 // becomes a channels.Call handed to the Handler before it is answered: the
-// first Play/Collect (or Answer) answers it. Info carries the From URI's
+// first Play/Collect (or Answer) answers it. An INVITE without SDP (late
+// offer, RFC 3261 13.2.1) is answered with our offer (PCMU, PCMA,
+// telephone-event 101) in the 200 and the ACK's SDP is taken as the
+// answer; an ACK without a usable answer ends the call with BYE. A body
+// that is not SDP gets 415. Info carries the From URI's
 // address and display name, the Request-URI and every SIP header.
 //
 //   - Play speaks text through the tts.Synth (or plays an http(s) WAV URL),

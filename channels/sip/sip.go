@@ -800,6 +800,12 @@ func (c *Channel) lookupCall(req *sip.Request) *call {
 
 func (c *Channel) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	if k := c.lookupCall(req); k != nil && k.ds != nil {
+		if len(req.Body()) > 0 { // the answer to our offer (late offer)
+			select {
+			case k.ackSDP <- req.Body():
+			default:
+			}
+		}
 		_ = k.ds.ReadAck(req, tx)
 	}
 }

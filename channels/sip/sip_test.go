@@ -373,3 +373,26 @@ func TestFloodFromOneSourceSparesOthers(t *testing.T) {
 		t.Fatalf("%d requests of the flood reached the app lookup; the limit is 20/s", n)
 	}
 }
+
+// TestLateOfferInvite: an INVITE without SDP is answered with our offer in
+// the 200; the ACK's answer is applied (its telephone-event payload type
+// carries the key the app collects), and the app's hangup is a BYE.
+func TestLateOfferInvite(t *testing.T) {
+	t.Parallel()
+	rec := newRecord()
+	ch := startChannel(t, Config{Handler: channels.HandlerFunc(func(c channels.Conversation) {
+		defer close(rec.done)
+		call := c.(channels.Call)
+		in, err := call.Collect(c.Context(), channels.CollectOptions{Timeout: 5 * time.Second, MaxDigits: 1})
+		rec.digits, rec.err = in.Text, err
+		_ = call.Hangup(c.Context())
+	})})
+	res := sipp(t, ch, "uac_late_offer.xml", "weather", 10*time.Second)
+	rec.wait(t, 2*time.Second)
+	if res.ExitCode != 0 {
+		t.Fatalf("sipp:\n%s", res)
+	}
+	if rec.err != nil || rec.digits != "7" {
+		t.Fatalf("Collect %q, %v; want 7 over the payload type the ACK's answer named", rec.digits, rec.err)
+	}
+}
