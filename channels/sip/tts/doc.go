@@ -33,7 +33,12 @@
 // it gave up, or at Close. The directory is kept under Config.MaxBytes by
 // removing the entries used longest ago (a hit refreshes the file's mtime).
 // Files in the directory that are not cache entries are never touched,
-// except the cache's own temporary files left by a crash.
+// except the cache's own temporary files left by a crash. In front of the
+// directory, the samples of the prompts used last are kept in memory
+// (Config.MemBytes, 64 MiB by default, least recently used out first): a
+// hit there costs one stat(2), which checks that the file is still the one
+// read, instead of reading and parsing the WAV; callers share that Audio
+// and must not modify it.
 //
 // Ownership: a Synth owns one goroutine per engine run in flight; Close
 // cancels and waits for them.

@@ -62,6 +62,11 @@ type Config struct {
 	// MaxBytes bounds the cache (default 256 MiB). Past it the entries
 	// used longest ago (by mtime, which a hit refreshes) are removed.
 	MaxBytes int64
+	// MemBytes bounds the samples of recently spoken prompts kept in
+	// memory in front of the disk cache (default 64 MiB; negative: none),
+	// so a hit does not read and parse the WAV again. The disk stays the
+	// truth: a hit checks with one stat(2) that the file is unchanged.
+	MemBytes int64
 	// Voice is the voice for Speak(ctx, text, "") (default "kal" for
 	// flite, "en-us" for espeak-ng).
 	Voice string
@@ -92,6 +97,8 @@ type Synth struct {
 	bytes   int64 // cache size as far as this Synth knows; rescanned on eviction
 	closed  bool
 
+	mem *memCache
+
 	hits, runs, shared, evictions atomic.Int64
 }
 
@@ -111,6 +118,7 @@ type Stats struct {
 	Shared    int64 // Speaks that waited for a run another Speak started
 	Evictions int64 // cache files removed to stay under MaxBytes
 	Bytes     int64 // cache size after the last write or eviction
+	MemBytes  int64 // samples held in memory (Config.MemBytes)
 }
 
 // New checks the engine and the cache directory. It fails, saying what to
@@ -127,6 +135,9 @@ func New(cfg Config) (*Synth, error) {
 	}
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = 256 << 20
+	}
+	if cfg.MemBytes == 0 {
+		cfg.MemBytes = 64 << 20
 	}
 	if cfg.MaxText <= 0 {
 		cfg.MaxText = 4 << 10
@@ -154,7 +165,7 @@ func New(cfg Config) (*Synth, error) {
 	if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("tts: cache directory: %w", err)
 	}
-	s := &Synth{cfg: cfg, bin: path, log: cfg.Logger.With("tts", cfg.Engine), flights: map[string]*flight{}}
+	s := &Synth{cfg: cfg, bin: path, log: cfg.Logger.With("tts", cfg.Engine), flights: map[string]*flight{}, mem: newMemCache(cfg.MemBytes)}
 	if cfg.Engine == Flite {
 		if s.voices, err = fliteVoices(path); err != nil {
 			return nil, err
@@ -210,6 +221,9 @@ func (s *Synth) checkVoice(v string) error {
 //
 // Control characters in text become spaces and invalid UTF-8 is replaced;
 // the cache key is the cleaned text.
+//
+// The Audio of a hit is the one kept in memory (Config.MemBytes), shared
+// by every caller: read it, never modify its PCM.
 func (s *Synth) Speak(ctx context.Context, text, voice string) (*Audio, error) {
 	if voice == "" {
 		voice = s.cfg.Voice
@@ -229,9 +243,14 @@ func (s *Synth) Speak(ctx context.Context, text, voice string) (*Audio, error) {
 
 	var f *flight
 	for attempt := 0; ; attempt++ {
+		if a, ok := s.mem.get(key); ok {
+			s.hits.Add(1)
+			return a, nil
+		}
 		// A hit needs no lock: entries are renamed into place whole, and
 		// an entry evicted while open stays readable.
 		if a, err := s.load(path); err == nil {
+			s.mem.put(key, a)
 			s.hits.Add(1)
 			return a, nil
 		}
@@ -292,6 +311,7 @@ func (s *Synth) run(ctx context.Context, f *flight, key, path, text, voice strin
 		s.log.Warn("speech synthesis failed", "voice", voice, "chars", len(text), "err", err)
 		return
 	}
+	s.mem.put(key, a)
 	s.log.Debug("speech synthesised", "voice", voice, "chars", len(text), "duration", a.Duration, "took", time.Since(start))
 	if over {
 		s.evict(path)
@@ -478,7 +498,7 @@ func (s *Synth) Stats() Stats {
 	s.mu.Lock()
 	b := s.bytes
 	s.mu.Unlock()
-	return Stats{Hits: s.hits.Load(), Runs: s.runs.Load(), Shared: s.shared.Load(), Evictions: s.evictions.Load(), Bytes: b}
+	return Stats{Hits: s.hits.Load(), Runs: s.runs.Load(), Shared: s.shared.Load(), Evictions: s.evictions.Load(), Bytes: b, MemBytes: s.mem.held()}
 }
 
 // Close cancels the engine runs in flight (their Speaks return ErrEngine)

@@ -399,3 +399,65 @@ func TestBrokenCacheEntryIsReplaced(t *testing.T) {
 		t.Errorf("broken entry: runs %d, same samples %v", s.Stats().Runs, bytes.Equal(a.PCM, b.PCM))
 	}
 }
+
+// TestMemoryCache: a hit is served from memory (the same Audio, the file
+// not read again) while its file is unchanged; the memory is bounded, and
+// a file changed behind the cache's back is read again.
+func TestMemoryCache(t *testing.T) {
+	s := newSynth(t, Config{})
+	ctx := context.Background()
+	a, err := s.Speak(ctx, "one two three", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Speak(ctx, "one two three", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b != a {
+		t.Error("a hit read the file again instead of using the samples in memory")
+	}
+	if st := s.Stats(); st.Hits != 1 || st.Runs != 1 || st.MemBytes != int64(len(a.PCM)) {
+		t.Errorf("stats %+v, want 1 hit, 1 run, %d bytes in memory", st, len(a.PCM))
+	}
+	// Another process rewrites the entry (same samples): read again.
+	raw, err := os.ReadFile(a.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Second)
+	os.WriteFile(a.Path, raw, 0o644)
+	os.Chtimes(a.Path, later, later)
+	c, err := s.Speak(ctx, "one two three", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c == a || !bytes.Equal(c.PCM, a.PCM) {
+		t.Error("a rewritten entry was served from memory, or read wrong")
+	}
+
+	// Room for one prompt: the other is read from disk.
+	d, err := s.Speak(ctx, "four five six", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := int64(max(len(a.PCM), len(d.PCM)) + 100)
+	small := newSynth(t, Config{CacheDir: t.TempDir(), MemBytes: bound})
+	x, err := small.Speak(ctx, "one two three", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := small.Speak(ctx, "four five six", ""); err != nil {
+		t.Fatal(err)
+	}
+	y, err := small.Speak(ctx, "one two three", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y == x || !bytes.Equal(x.PCM, y.PCM) {
+		t.Error("memory past its bound still held the first prompt, or the disk hit differs")
+	}
+	if st := small.Stats(); st.MemBytes > bound || st.Hits != 1 || st.Runs != 2 {
+		t.Errorf("stats %+v, want at most %d bytes in memory, 1 hit, 2 runs", st, bound)
+	}
+}
