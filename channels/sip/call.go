@@ -555,6 +555,7 @@ func (c *Channel) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	k.media = newMedia(conn, c.pacer, c.log)
 	k.media.onDigit = k.digit
 	k.media.timeout = c.cfg.RTPTimeout
+	k.media.latch = c.cfg.RTPLatch
 	k.media.onTimeout = func() {
 		c.log.Info("sip: no RTP from the far end; hanging up", "session", k.info.ID, "timeout", c.cfg.RTPTimeout)
 		k.end(errRTPTimeout)
@@ -736,6 +737,7 @@ func (c *Channel) Dial(ctx context.Context, from, to string, opts channels.DialO
 	k.media = newMedia(conn, c.pacer, c.log)
 	k.media.onDigit = k.digit
 	k.media.timeout = c.cfg.RTPTimeout
+	k.media.latch = c.cfg.RTPLatch
 	k.media.onTimeout = func() { k.end(errRTPTimeout); _ = k.bye(context.Background()) }
 	k.pt = ptPCMU
 	offer := buildSDP(k.sessID, 0, c.ip, int(k.media.local.Port()), []int{ptPCMU, ptPCMA}, 101, "sendrecv")

@@ -74,6 +74,14 @@
 //     answered). A handler panic is recovered: the caller hears a short
 //     apology and BYE.
 //
+// Inbound RTP is heard only from the address in the far end's SDP (any
+// source when that address is unspecified, as in an RFC 2543 hold):
+// packets from elsewhere are dropped (the first is logged) and neither
+// carry keys nor keep a call alive. Config.RTPLatch turns on symmetric
+// RTP latching for far ends behind NAT: the first source after each
+// offer/answer becomes the far end, our RTP goes to it, and only it is
+// heard.
+//
 // All calls' RTP leaves from one pacer goroutine per channel on a common
 // 20 ms schedule (it sleeps to just before a slot and spins the rest), so
 // packets keep their slot within a millisecond or so whatever the number of

@@ -35,9 +35,15 @@ type media struct {
 	onDigit   func(rune)
 	onTimeout func()
 	timeout   time.Duration
+	// latch: symmetric RTP (comedia): take the first source that sends
+	// after a negotiation as the far end, send to it and hear only it.
+	// Without latch only the SDP address is heard.
+	latch bool
 
 	mu      sync.Mutex
 	remote  netip.AddrPort
+	sdpAddr netip.AddrPort // the far end's address as its SDP gave it
+	latched bool           // remote is the latched source
 	pt      int
 	dtmfPT  int
 	sending bool // our direction allows sending
@@ -53,6 +59,7 @@ type media struct {
 
 	lastRecv atomic.Int64 // unix nanos
 	stats    sendStats
+	foreign  atomic.Int64 // packets dropped: from a source that is not the far end
 
 	// The pacer's buffers.
 	pkt     rtp.Packet
@@ -120,7 +127,12 @@ func (m *media) setRemote(remote sdpInfo, pt int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	wasSending := m.sending
-	m.remote = remote.addr
+	if remote.addr != m.sdpAddr || !m.latched {
+		// A new address in the SDP: hear it (and latch afresh).
+		m.remote = remote.addr
+		m.latched = false
+	}
+	m.sdpAddr = remote.addr
 	m.pt = pt
 	m.dtmfPT = remote.dtmfPT
 	// The far end's direction is from its point of view.
@@ -272,7 +284,7 @@ func (m *media) readLoop() {
 	timedOut := false
 	for {
 		m.conn.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
-		n, _, err := m.conn.ReadFromUDPAddrPort(buf)
+		n, src, err := m.conn.ReadFromUDPAddrPort(buf)
 		select {
 		case <-m.stop:
 			return
@@ -301,6 +313,12 @@ func (m *media) readLoop() {
 		if pkt.Unmarshal(buf[:n]) != nil {
 			continue
 		}
+		if !m.fromFarEnd(src) {
+			if m.foreign.Add(1) == 1 {
+				m.log.Info("sip: RTP from a source that is not the call's far end dropped", "source", src.String(), "far_end", m.remoteAddr().String())
+			}
+			continue
+		}
 		m.lastRecv.Store(now.UnixNano())
 		m.mu.Lock()
 		dtmfPT, pt, rec := m.dtmfPT, m.pt, m.rec
@@ -318,6 +336,37 @@ func (m *media) readLoop() {
 			}
 		}
 	}
+}
+
+// fromFarEnd reports whether an RTP packet from src belongs to the call:
+// it comes from the address of the far end's SDP (an unspecified SDP
+// address, as in an RFC 2543 hold, accepts any source). With latch the
+// first source after a negotiation becomes the far end (we then send to
+// it too) and only it is heard.
+func (m *media) fromFarEnd(src netip.AddrPort) bool {
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.latch {
+		if !m.latched {
+			m.latched = true
+			if src != m.remote {
+				m.log.Debug("sip: RTP latched to its source", "source", src.String(), "sdp", m.sdpAddr.String())
+				m.remote = src
+			}
+		}
+		return src == m.remote
+	}
+	if !m.sdpAddr.IsValid() || m.sdpAddr.Addr().IsUnspecified() {
+		return true
+	}
+	return src == m.sdpAddr
+}
+
+func (m *media) remoteAddr() netip.AddrPort {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.remote
 }
 
 // setSource makes the sender stream src when nothing plays (nil stops).

@@ -55,6 +55,13 @@ type Config struct {
 	// RTPTimeout tears a call down when no RTP arrived for this long while
 	// the far end should be sending (default 30 s; negative: never).
 	RTPTimeout time.Duration
+	// RTPLatch turns on symmetric RTP latching ("comedia", for far ends
+	// behind NAT whose SDP names an address they cannot be reached on):
+	// the first source that sends RTP to a call after each offer/answer
+	// becomes its far end; our RTP goes there and other sources are
+	// dropped. Off (the default), only RTP from the address in the far
+	// end's SDP is heard (DTMF, recording, bridging, the RTP timeout).
+	RTPLatch bool
 	// Resolve reports whether an app is bound to a sip address. Nil: every
 	// address on our domain is served.
 	Resolve func(ctx context.Context, a channels.Address) (bool, error)

@@ -376,3 +376,6 @@ func rxTimestamp(oob []byte) (time.Time, bool) {
 	}
 	return time.Time{}, false
 }
+
+// RemoteMedia is where the phone sends RTP: the address of the answer's SDP.
+func (p *Phone) RemoteMedia() netip.AddrPort { return p.remote }
