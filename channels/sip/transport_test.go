@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/chorus-dev/chorus/channels"
 	"github.com/chorus-dev/chorus/channels/sip/siptest"
@@ -166,6 +167,63 @@ func TestOptionsOverWebSocket(t *testing.T) {
 		}
 		if !strings.HasPrefix(string(got), tc.want) || !strings.Contains(string(got), branch) {
 			t.Fatalf("OPTIONS %s over WebSocket: got\n%s\nwant %q", tc.user, got, tc.want)
+		}
+	}
+}
+
+// TestMessageOverWebSocket: a MESSAGE over WebSocket reaches the app, and
+// its reply comes back as a MESSAGE over the same WebSocket connection.
+func TestMessageOverWebSocket(t *testing.T) {
+	t.Parallel()
+	ch := startChannel(t, Config{WSListen: "127.0.0.1:0", Resolve: only("weather"), Handler: channels.HandlerFunc(func(c channels.Conversation) {
+		_ = c.Send(c.Context(), "you said "+c.Info().InitialText)
+	})})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws://"+ch.WSAddr().String(), &websocket.DialOptions{Subprotocols: []string{"sip"}})
+	if err != nil {
+		t.Fatalf("websocket dial: %v", err)
+	}
+	defer conn.CloseNow()
+	branch := fmt.Sprintf("z9hG4bKwsm%d", time.Now().UnixNano())
+	body := "32801"
+	msg := "MESSAGE sip:weather@chorus.test SIP/2.0\r\n" +
+		"Via: SIP/2.0/WS df7jal23ls0d.invalid;branch=" + branch + "\r\n" +
+		"Max-Forwards: 70\r\n" +
+		"To: <sip:weather@chorus.test>\r\n" +
+		"From: \"Browser\" <sip:browser@df7jal23ls0d.invalid>;tag=wsm1\r\n" +
+		"Call-ID: " + branch + "@ws.test\r\n" +
+		"CSeq: 1 MESSAGE\r\n" +
+		"Content-Type: text/plain\r\n" +
+		fmt.Sprintf("Content-Length: %d\r\n\r\n", len(body)) + body
+	if err := conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	gotOK, gotReply := false, false
+	for !gotOK || !gotReply {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("over WebSocket: 200 %v, reply %v: %v", gotOK, gotReply, err)
+		}
+		s := string(data)
+		switch {
+		case strings.HasPrefix(s, "SIP/2.0 200 ") && strings.Contains(s, branch):
+			gotOK = true
+		case strings.HasPrefix(s, "MESSAGE "):
+			if !strings.HasSuffix(s, "you said 32801") {
+				t.Fatalf("reply:\n%s", s)
+			}
+			gotReply = true
+			req, err := sip.ParseMessage(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := sip.NewResponseFromRequest(req.(*sip.Request), 200, "OK", nil)
+			if err := conn.Write(ctx, websocket.MessageText, []byte(res.String())); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatalf("unexpected over WebSocket:\n%s", s)
 		}
 	}
 }
