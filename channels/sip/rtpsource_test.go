@@ -37,15 +37,16 @@ func sendNine(t *testing.T, conn *net.UDPConn, to *net.UDPAddr) {
 // latched source).
 func TestRTPFromUnexpectedSource(t *testing.T) {
 	t.Parallel()
+	synth := testSynth(t)
 	for _, latch := range []bool{false, true} {
 		rec := newRecord()
 		var k *call
-		ch := startChannel(t, Config{RTPLatch: latch, Handler: channels.HandlerFunc(func(c channels.Conversation) {
+		ch := startChannel(t, Config{RTPLatch: latch, TTS: synth, Handler: channels.HandlerFunc(func(c channels.Conversation) {
 			defer close(rec.done)
 			k = c.(*call)
 			in, err := k.Collect(c.Context(), channels.CollectOptions{Timeout: 3 * time.Second, MaxDigits: 1})
 			rec.digits, rec.err = in.Text, err
-			time.Sleep(200 * time.Millisecond) // let RTP go out after the latch
+			_ = k.Play(c.Context(), "OK.", channels.PlayOptions{}) // RTP out, after the latch
 		})})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		ph, err := siptest.Call(ctx, ch.Addr(), "weather")
