@@ -77,6 +77,7 @@ type sipConfig struct {
 	RTPPorts   string   `yaml:"rtp_ports"`   // "20000-30000"
 	TTS        string   `yaml:"tts"`         // flite or espeak-ng
 	RTPTimeout duration `yaml:"rtp_timeout"` // media silence before a call is torn down (30s)
+	RTPLatch   bool     `yaml:"rtp_latch"`   // symmetric RTP: answer the first media source (phones behind NAT)
 }
 
 // ports parses rtp_ports ("20000-30000"; empty: the default range).
@@ -175,6 +176,8 @@ variable's text is taken as it is, and ${...} in comments is ignored.
     rtp_ports: 20000-30000
     tts: flite                   # or espeak-ng
     rtp_timeout: 30s             # no media for this long ends the call
+    rtp_latch: false             # true: media from the first source (phones behind NAT),
+                                 # else only from the address in their SDP
 
   twitter:, mastodon:, p2p:      channels of later releases (see spec/config.md)
 `

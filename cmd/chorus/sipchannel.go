@@ -65,6 +65,7 @@ func (s *server) newSIP(fc *fileConfig, data, listen string) (*sip.Channel, erro
 		RTPPorts:      [2]int{lo, hi},
 		TTS:           synth, // nil: Play of text fails with a clear error
 		RTPTimeout:    fc.SIP.RTPTimeout.Duration,
+		RTPLatch:      fc.SIP.RTPLatch,
 		Resolve:       s.eng.Resolve,
 		SaveRecording: s.saveRecording,
 		Flood:         flood.New(flood.Config{PerSecond: perSource}),
