@@ -12,7 +12,9 @@ package main
 // retransmissions, and 99 % of INVITEs got their 200 within 200 ms (the
 // scenarios' response-time repartition in sipp's -trace_stat file). The
 // highest rate is found by doubling, then bisecting, each step placing
-// calls for two seconds, each search bounded in time.
+// calls for two seconds, each search bounded in time. (h) reports the
+// share of its window the hypervisor stole core 0 (/proc/stat), and a
+// level that failed with >= 2 % stolen is measured again, best of 3.
 
 import (
 	"bufio"
@@ -633,6 +635,10 @@ var streamLevels = []int{100, 200, 300, 400, 500, 750, 1000, 1500}
 // hLevels replaces streamLevels: each level is measured and reported.
 var hLevels = flag.String("hlevels", "", "(h) only: measure these concurrencies (comma-separated) and report each, instead of stepping up until one fails")
 
+// stealRetry is the share of a window stolen from core 0 past which a
+// failed level is measured again.
+const stealRetry = 0.02
+
 const (
 	streamSetupRate = 250             // calls per second while a level is set up
 	streamWindow    = 3 * time.Second // lateness is measured over this window
@@ -681,7 +687,7 @@ func benchStreams(ctx context.Context, sr *sipRig, promptLen time.Duration) {
 	}
 	best, why := 0, ""
 	var bestRes rtpResult
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(150 * time.Second)
 	if each {
 		deadline = time.Now().Add(time.Duration(len(levels)) * 30 * time.Second)
 	}
@@ -696,6 +702,19 @@ func benchStreams(ctx context.Context, sr *sipRig, promptLen time.Duration) {
 			break
 		}
 		res, st, err := streamLevel(ctx, p, self, scen, sr.ch.Addr(), n, setup)
+		// The hypervisor takes the cores away for whole milliseconds at a
+		// time on this shared machine: a level that failed while core 0
+		// was stolen is measured again (at most 3 windows, the best counts).
+		for try := 2; err == nil && !each && try <= 3 && res.lateShare() >= 0.01 && res.Steal >= stealRetry &&
+			time.Now().Add(2*(setup+streamWindow+5*time.Second)).Before(deadline); try++ {
+			time.Sleep(500 * time.Millisecond)
+			var again rtpResult
+			var ast sippStats
+			again, ast, err = streamLevel(ctx, p, self, scen, sr.ch.Addr(), n, setup)
+			if err == nil && again.lateShare() < res.lateShare() {
+				res, st = again, ast
+			}
+		}
 		if err != nil {
 			fail(fmt.Errorf("(h) with %d calls: %w", n, err))
 		}
