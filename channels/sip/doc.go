@@ -83,9 +83,11 @@
 // heard.
 //
 // All calls' RTP leaves from one pacer goroutine per channel on a common
-// 20 ms schedule (it sleeps to just before a slot and spins the rest), so
-// packets keep their slot within a millisecond or so whatever the number of
-// calls.
+// 20 ms schedule (it sleeps to just before a burst and spins the rest). The
+// slot is split into 4 bursts (0, 5, 10, 15 ms); a call joins the burst with
+// the fewest calls and keeps its place in it for its whole life, so each
+// stream's packets stay at the same offset of their slot however many calls
+// come and go.
 //
 // # Bad input
 //

@@ -2,7 +2,6 @@ package sip
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -214,58 +213,6 @@ func (m *media) setRecorder(f func(pcm []byte)) {
 	m.mu.Lock()
 	m.rec = f
 	m.mu.Unlock()
-}
-
-// sendFrame sends the next 20 ms: playback or silence. Only the pacer
-// calls it.
-func (m *media) sendFrame() {
-	pcm := m.pcm[:]
-	m.mu.Lock()
-	clear(pcm)
-	if p := m.cur; p != nil {
-		k := copy(pcm, p.pcm[p.pos:])
-		p.pos += k
-		if p.pos >= len(p.pcm) {
-			m.cur = nil
-			close(p.done)
-		}
-	} else if m.src != nil {
-		m.src.read(pcm)
-	}
-	ts := m.ts
-	m.ts += frameSamples
-	if !m.sending || !m.remote.IsValid() {
-		m.mu.Unlock()
-		return
-	}
-	m.seq++
-	pkt := &m.pkt
-	pkt.SequenceNumber = m.seq
-	pkt.Timestamp = ts
-	pkt.Marker = m.marker
-	m.marker = false
-	pkt.PayloadType = uint8(m.pt)
-	remote := m.remote
-	pt := m.pt
-	m.mu.Unlock()
-	payload := m.payload[:]
-	if pt == ptPCMA {
-		for i := range payload {
-			payload[i] = g711.EncodeAlawFrame(int16(binary.LittleEndian.Uint16(pcm[2*i:])))
-		}
-	} else {
-		for i := range payload {
-			payload[i] = g711.EncodeUlawFrame(int16(binary.LittleEndian.Uint16(pcm[2*i:])))
-		}
-	}
-	pkt.Payload = payload
-	n, err := pkt.MarshalTo(m.buf[:])
-	if err != nil {
-		return
-	}
-	if _, err := m.conn.WriteToUDPAddrPort(m.buf[:n], remote); err == nil {
-		m.stats.packets.Add(1)
-	}
 }
 
 // skip advances the timestamp over frames the pacer could not send in time.
