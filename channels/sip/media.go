@@ -51,6 +51,10 @@ type media struct {
 	src     *stream // live audio (a bridged leg) when nothing plays
 	rec     func(pcm []byte)
 	marker  bool
+	// audible turns true with the first audio (a prompt or a bridged
+	// leg): before it no RTP goes out (a call that only answers and hangs
+	// up costs no packets); after it silence keeps the stream going.
+	audible bool
 
 	ssrc uint32
 	seq  uint16

@@ -303,3 +303,41 @@ func TestRecord(t *testing.T) {
 		t.Errorf("%d packets of beep; want 2 x 15", beeps)
 	}
 }
+
+// TestNoRTPBeforeAudio: an answered call sends no RTP until it first has
+// something to play; the first packet then carries the marker bit.
+func TestNoRTPBeforeAudio(t *testing.T) {
+	quiet := make(chan struct{})
+	ch := startChannel(t, Config{TTS: testSynth(t), Resolve: only("weather"), Handler: channels.HandlerFunc(func(c channels.Conversation) {
+		call := c.(channels.Call)
+		_ = call.Answer(c.Context())
+		select {
+		case <-quiet:
+		case <-c.Context().Done():
+			return
+		}
+		_ = call.Play(c.Context(), "Hello there.", channels.PlayOptions{})
+		_ = call.Hangup(c.Context())
+	})})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ph, err := siptest.Call(ctx, ch.Addr(), "weather")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ph.Close()
+	time.Sleep(400 * time.Millisecond)
+	if n := len(ph.Received()); n != 0 {
+		t.Fatalf("%d RTP packets before the app played anything", n)
+	}
+	close(quiet)
+	select {
+	case <-ph.Bye():
+	case <-ctx.Done():
+		t.Fatal("no BYE after the prompt")
+	}
+	got := ph.Received()
+	if len(got) < 25 || !got[0].Header.Marker {
+		t.Fatalf("%d packets after the prompt, first marker %v", len(got), len(got) > 0 && got[0].Header.Marker)
+	}
+}

@@ -278,12 +278,16 @@ func (s *sock) send(m *media, pkt []byte, remote netip.AddrPort) bool {
 	return s.errno == 0
 }
 
-// send sends the call's next 20 ms: playback or silence.
+// send sends the call's next 20 ms: playback, or silence once some audio
+// has been sent (none before: the timestamp advances, the marker waits).
 func (x *member) send() {
 	m := x.m
 	pcm := m.pcm[:]
 	m.mu.Lock()
 	clear(pcm)
+	if m.cur != nil || m.src != nil {
+		m.audible = true
+	}
 	if pb := m.cur; pb != nil {
 		k := copy(pcm, pb.pcm[pb.pos:])
 		pb.pos += k
@@ -296,7 +300,7 @@ func (x *member) send() {
 	}
 	ts := m.ts
 	m.ts += frameSamples
-	if !m.sending || !m.remote.IsValid() {
+	if !m.audible || !m.sending || !m.remote.IsValid() {
 		m.mu.Unlock()
 		return
 	}
