@@ -73,44 +73,19 @@ func (a *account) run(ctx context.Context) {
 	if a.prev != nil {
 		<-a.prev.done
 	}
-	b := a.ch.newBackoff()
-	for {
-		a.setState(linkState{state: "connecting"})
-		s, err := a.connect(ctx)
-		if ctx.Err() != nil {
+	keepUp(ctx, a.ch, link[*session]{
+		what:    "account",
+		log:     a.log,
+		set:     a.setState,
+		connect: a.connect,
+		abort: func(s *session, err error) {
 			if s != nil {
-				s.relay.shut(ctx.Err())
+				s.relay.shut(err)
 			}
-			return
-		}
-		if err == nil {
-			a.log.Info("xmpp account connected", "resource", s.resource, "tls", s.tls)
-			a.setState(linkState{state: "connected"})
-			up := time.Now()
-			err = a.serve(ctx, s)
-			if ctx.Err() != nil {
-				return
-			}
-			if time.Since(up) >= stableAfter {
-				b.reset() // a server that drops us right after login keeps backing off
-			}
-		}
-		wait := b.next()
-		var le *linkError
-		if errors.As(err, &le) && le.why == whyAuth && wait < a.ch.cfg.MaxBackoff {
-			wait = a.ch.cfg.MaxBackoff // do not hammer a server with a wrong password
-		}
-		retry := time.Now().Add(wait)
-		a.setState(linkState{state: "failed", detail: err.Error(), retryAt: retry})
-		a.log.Warn("xmpp account offline; reconnecting", "why", err.Error(), "retry_in", wait.Round(time.Millisecond))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
+		},
+		serve: a.serve,
+		up:    func(s *session) []any { return []any{"resource", s.resource, "tls", s.tls} },
+	})
 }
 
 // session is one logged-in connection of an account: go-xmpp speaks the

@@ -56,43 +56,19 @@ func (k *component) state() linkState {
 
 func (k *component) run(ctx context.Context) {
 	defer close(k.done)
-	b := k.ch.newBackoff()
-	for {
-		k.setState(linkState{state: "connecting"})
-		cc, err := k.connect(ctx)
-		if ctx.Err() != nil {
+	keepUp(ctx, k.ch, link[*compConn]{
+		what:    "component",
+		log:     k.log,
+		set:     k.setState,
+		connect: k.connect,
+		abort: func(cc *compConn, _ error) {
 			if cc != nil {
 				cc.conn.Close()
 			}
-			return
-		}
-		if err == nil {
-			k.log.Info("xmpp component connected", "server", k.cfg.Server)
-			k.setState(linkState{state: "connected"})
-			up := time.Now()
-			err = k.serve(ctx, cc)
-			if ctx.Err() != nil {
-				return
-			}
-			if time.Since(up) >= stableAfter {
-				b.reset()
-			}
-		}
-		wait := b.next()
-		var le *linkError
-		if errors.As(err, &le) && le.why == whySecret && wait < k.ch.cfg.MaxBackoff {
-			wait = k.ch.cfg.MaxBackoff
-		}
-		k.setState(linkState{state: "failed", detail: err.Error(), retryAt: time.Now().Add(wait)})
-		k.log.Warn("xmpp component offline; reconnecting", "why", err.Error(), "retry_in", wait.Round(time.Millisecond))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
+		},
+		serve: k.serve,
+		up:    func(*compConn) []any { return []any{"server", k.cfg.Server} },
+	})
 }
 
 // handshakeDigest is XEP-0114's hex(sha1(streamID + secret)).

@@ -513,6 +513,61 @@ func (b *backoff) next() time.Duration {
 
 func (b *backoff) reset() { b.cur = 0 }
 
+// link is one connection the channel keeps up (an account's or a
+// component's), as keepUp drives it.
+type link[C any] struct {
+	what    string // "account" or "component", for the log
+	log     *slog.Logger
+	set     func(linkState)
+	connect func(ctx context.Context) (C, error)
+	// abort closes what connect returned (maybe nothing) when ctx ended.
+	abort func(c C, err error)
+	// serve runs a connection until it ends; up is logged when it starts.
+	serve func(ctx context.Context, c C) error
+	up    func(c C) []any
+}
+
+// keepUp connects, serves and reconnects with backoff until ctx is done.
+// A refused credential (a bad password or secret) waits the longest
+// backoff: a server is not hammered with it.
+func keepUp[C any](ctx context.Context, c *Channel, l link[C]) {
+	b := c.newBackoff()
+	for {
+		l.set(linkState{state: "connecting"})
+		conn, err := l.connect(ctx)
+		if ctx.Err() != nil {
+			l.abort(conn, ctx.Err())
+			return
+		}
+		if err == nil {
+			l.log.Info("xmpp "+l.what+" connected", l.up(conn)...)
+			l.set(linkState{state: "connected"})
+			start := time.Now()
+			err = l.serve(ctx, conn)
+			if ctx.Err() != nil {
+				return
+			}
+			if time.Since(start) >= stableAfter {
+				b.reset() // a server that drops us right after login keeps backing off
+			}
+		}
+		wait := b.next()
+		var le *linkError
+		if errors.As(err, &le) && (le.why == whyAuth || le.why == whySecret) && wait < c.cfg.MaxBackoff {
+			wait = c.cfg.MaxBackoff
+		}
+		l.set(linkState{state: "failed", detail: err.Error(), retryAt: time.Now().Add(wait)})
+		l.log.Warn("xmpp "+l.what+" offline; reconnecting", "why", err.Error(), "retry_in", wait.Round(time.Millisecond))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // exemptLoopback keeps go-xmpp's leg of the relay off any HTTP proxy:
 // go-xmpp reads HTTP_PROXY itself and honours only NO_PROXY, so when a
 // proxy is set for the process, 127.0.0.1 is added to NO_PROXY (loopback
