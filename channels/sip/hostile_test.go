@@ -122,13 +122,7 @@ func TestHandlerPanic(t *testing.T) {
 		_ = c.(channels.Call).Answer(c.Context())
 		panic("the app broke")
 	})})
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	ph, err := siptest.Call(ctx, ch.Addr(), "weather")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ph.Close()
+	ph, ctx := callWeather(t, ch, 15*time.Second)
 	select {
 	case <-ph.Bye():
 	case <-ctx.Done():
@@ -161,13 +155,7 @@ func TestShutdownByesCalls(t *testing.T) {
 		close(started)
 		_, rec.err = call.Collect(c.Context(), channels.CollectOptions{Timeout: 30 * time.Second})
 	})})
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	ph, err := siptest.Call(ctx, ch.Addr(), "weather")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ph.Close()
+	ph, ctx := callWeather(t, ch, 15*time.Second)
 	<-started
 	sctx, scancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer scancel()

@@ -115,13 +115,7 @@ func TestBargeInKeepsDigit(t *testing.T) {
 		in, err := call.Collect(c.Context(), channels.CollectOptions{Timeout: 3 * time.Second, MaxDigits: 2, InterDigit: 3 * time.Second})
 		rec.digits, rec.err = in.Text, err
 	})})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	ph, err := siptest.Call(ctx, ch.Addr(), "weather")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ph.Close()
+	ph, ctx := callWeather(t, ch, 20*time.Second)
 	time.Sleep(700 * time.Millisecond)
 	if err := ph.SendDigit('5'); err != nil {
 		t.Fatal(err)
@@ -190,13 +184,7 @@ func TestPlayWAVURL(t *testing.T) {
 		rec.err = call.Play(c.Context(), srv.URL+"/tone.wav", channels.PlayOptions{})
 		took = time.Since(start)
 	})})
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	ph, err := siptest.Call(ctx, ch.Addr(), "weather")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ph.Close()
+	ph, ctx := callWeather(t, ch, 15*time.Second)
 	select {
 	case <-ph.Bye():
 	case <-ctx.Done():
@@ -251,13 +239,7 @@ func TestRecord(t *testing.T) {
 			}
 		}),
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	ph, err := siptest.Call(ctx, ch.Addr(), "weather")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ph.Close()
+	ph, ctx := callWeather(t, ch, 20*time.Second)
 	time.Sleep(500 * time.Millisecond) // the beep
 	if err := ph.SendTone(time.Second); err != nil {
 		t.Fatal(err)
@@ -319,13 +301,7 @@ func TestNoRTPBeforeAudio(t *testing.T) {
 		_ = call.Play(c.Context(), "Hello there.", channels.PlayOptions{})
 		_ = call.Hangup(c.Context())
 	})})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	ph, err := siptest.Call(ctx, ch.Addr(), "weather")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ph.Close()
+	ph, ctx := callWeather(t, ch, 20*time.Second)
 	time.Sleep(400 * time.Millisecond)
 	if n := len(ph.Received()); n != 0 {
 		t.Fatalf("%d RTP packets before the app played anything", n)

@@ -71,6 +71,20 @@ func startChannel(t *testing.T, cfg Config) *Channel {
 }
 
 // only resolves exactly the given app users.
+// callWeather calls sip:weather at ch from a siptest phone; d bounds the
+// returned context, and the phone closes when the test ends.
+func callWeather(t *testing.T, ch *Channel, d time.Duration) (*siptest.Phone, context.Context) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	ph, err := siptest.Call(ctx, ch.Addr(), "weather")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ph.Close)
+	return ph, ctx
+}
+
 func only(users ...string) func(context.Context, channels.Address) (bool, error) {
 	return func(_ context.Context, a channels.Address) (bool, error) {
 		for _, u := range users {

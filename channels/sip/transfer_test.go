@@ -58,13 +58,7 @@ func TestTransferBridge(t *testing.T) {
 		target <- res
 	}()
 	time.Sleep(300 * time.Millisecond) // sipp listening
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	ph, err := siptest.Call(ctx, ch.Addr(), "weather")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ph.Close()
+	ph, ctx := callWeather(t, ch, 15*time.Second)
 	select {
 	case <-ph.Bye():
 	case <-ctx.Done():
