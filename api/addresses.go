@@ -129,10 +129,7 @@ func (a addresses) create(w http.ResponseWriter, r *http.Request) {
 			}
 			// Bound to this app with other credentials or another route
 			// (a changed password, a number moved to another SMSC): take
-			// the new ones.
-			if creds == nil {
-				creds = cur.Credentials
-			}
+			// the new ones (credentials left out were filled in above).
 			if err := a.s.cfg.Store.DeleteAddress(r.Context(), string(n), addr); err != nil {
 				a.s.internal(w, "rebind address", err)
 				return
