@@ -298,6 +298,11 @@ func (s *Synth) run(ctx context.Context, f *flight, key, path, text, voice strin
 	defer f.cancel()
 	start := time.Now()
 	a, size, err := s.synthesise(ctx, path, text, voice)
+	if err == nil {
+		// Before the waiters wake: the entry must record the file this run
+		// wrote, not whatever a caller does to the path afterwards.
+		s.mem.put(key, a)
+	}
 	s.mu.Lock()
 	delete(s.flights, key)
 	f.audio, f.err = a, err
@@ -311,7 +316,6 @@ func (s *Synth) run(ctx context.Context, f *flight, key, path, text, voice strin
 		s.log.Warn("speech synthesis failed", "voice", voice, "chars", len(text), "err", err)
 		return
 	}
-	s.mem.put(key, a)
 	s.log.Debug("speech synthesised", "voice", voice, "chars", len(text), "duration", a.Duration, "took", time.Since(start))
 	if over {
 		s.evict(path)
